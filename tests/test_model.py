@@ -1,0 +1,121 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bicameral.curriculum import default_levels
+from bicameral.model import BicameralConfig, BicameralLM, sliding_window_attention
+from bicameral.spectral import causal_conv
+
+CFG = BicameralConfig(seq_len=64, d_model=32, n_layers=2, n_heads=4, kernel_len=24, time_window=8)
+
+
+def make_model(cfg=CFG, seed=0) -> BicameralLM:
+    torch.manual_seed(seed)
+    return BicameralLM(cfg).double().eval()
+
+
+@pytest.mark.parametrize("cutoff", default_levels(CFG.seq_len))
+@pytest.mark.parametrize("t", [1, 17, 40, 63])
+def test_causal_at_every_cutoff(cutoff, t):
+    """Changing tokens at positions >= t leaves logits at positions < t unchanged (float64).
+
+    FFT round-off touches every output at ~1e-16, so "unchanged" is 1e-10; a leak of the
+    future (a circular conv, a wrong mask) moves logits by ~1e-2.
+    """
+    model = make_model()
+    model.set_cutoff(cutoff)
+    idx = torch.randint(0, 256, (2, CFG.seq_len))
+    changed = idx.clone()
+    changed[:, t:] = torch.randint(0, 256, (2, CFG.seq_len - t))
+    with torch.no_grad():
+        a, b = model(idx).logits, model(changed).logits
+    assert (a[:, :t] - b[:, :t]).abs().max() < 1e-10
+    assert (a[:, t:] - b[:, t:]).abs().max() > 1e-3  # the change is visible from t on
+
+
+def test_causal_conv_matches_direct_sum():
+    torch.manual_seed(0)
+    x = torch.randn(2, 50, 3, dtype=torch.float64)
+    k = torch.randn(3, 7, dtype=torch.float64)
+    direct = torch.zeros_like(x)
+    for t in range(50):
+        for j in range(min(7, t + 1)):
+            direct[:, t] += k[:, j] * x[:, t - j]
+    assert torch.allclose(causal_conv(x, k), direct, atol=1e-12)
+
+
+@pytest.mark.parametrize("cutoff", [1, 8, 16, 32, 33])
+def test_cutoff_removes_bins_from_kernel_spectrum(cutoff):
+    freq = make_model().blocks[0].mixer.freq
+    freq.set_cutoff(cutoff)
+    spectrum = torch.fft.rfft(freq.full_kernel(), n=CFG.seq_len)  # (C, n_bins)
+    weights = torch.view_as_complex(freq.spectrum)
+    assert spectrum[:, cutoff:].abs().sum() < 1e-10  # nothing passes above the cutoff
+    # bins inside the band pass unchanged (DC and Nyquist bins are real by construction)
+    inside = slice(1, min(cutoff, CFG.n_bins - 1))
+    assert torch.allclose(spectrum[:, inside], weights[:, inside], atol=1e-12)
+
+
+def test_set_cutoff_updates_the_buffer_in_place():
+    model = make_model()
+    mask = model.blocks[0].mixer.freq.band_mask
+    ptr = mask.data_ptr()
+    model.set_cutoff(8)
+    assert mask.data_ptr() == ptr and mask.sum() == 8 and model.cutoff == 8
+    with pytest.raises(ValueError, match="outside 1..33"):
+        model.set_cutoff(34)
+
+
+def test_low_cutoff_smooths_the_kernel():
+    freq = make_model().blocks[0].mixer.freq
+    roughness = []
+    for cutoff in (4, 33):
+        freq.set_cutoff(cutoff)
+        k = freq.full_kernel()
+        roughness.append((k.diff(dim=-1).pow(2).sum() / k.pow(2).sum()).item())
+    assert roughness[0] < roughness[1]
+
+
+def test_gradients_reach_both_paths_and_the_gate():
+    torch.manual_seed(0)
+    model = BicameralLM(CFG)
+    model.set_cutoff(16)
+    idx = torch.randint(0, 256, (2, CFG.seq_len))
+    model(idx, idx.roll(-1, 1)).loss.backward()
+    mixer = model.blocks[0].mixer
+    for name, p in [("spectrum", mixer.freq.spectrum), ("freq in", mixer.freq.in_proj.weight),
+                    ("time qkv", mixer.time.qkv.weight), ("gate", mixer.gate.weight)]:
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # bins above the cutoff are locked: no gradient reaches them
+    assert mixer.freq.spectrum.grad[:, 16:].abs().max() == 0
+
+
+@pytest.mark.parametrize("T, window", [(64, 8), (50, 8), (13, 5), (8, 8)])
+def test_sliding_window_matches_band_masked_attention(T, window):
+    q, k, v = (torch.randn(2, 3, T, 4, dtype=torch.float64) for _ in range(3))
+    lag = torch.arange(T)[:, None] - torch.arange(T)
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=(lag >= 0) & (lag < window))
+    assert torch.allclose(sliding_window_attention(q, k, v, window), reference, atol=1e-12)
+
+
+def test_full_causal_time_path_and_hemisphere_share():
+    cfg = BicameralConfig(seq_len=32, d_model=16, n_layers=1, n_heads=2, kernel_len=8, time_window=None)
+    model = make_model(cfg)
+    idx = torch.randint(0, 256, (1, 32))
+    out = model(idx, idx)
+    assert out.logits.shape == (1, 32, 256) and out.loss.ndim == 0
+    assert 0.0 < out.freq_share.item() < 1.0
+
+
+def test_sizes_match_their_names():
+    from hydra import compose, initialize_config_dir
+
+    from bicameral.build import build_model
+    from tests.conftest import CONF_DIR
+
+    counts = {}
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for size in ("tiny", "small"):
+            cfg = compose(config_name="config", overrides=[f"model={size}"])
+            counts[size] = build_model(cfg.model).num_params()
+    assert counts["tiny"] < 3e6 and 10e6 <= counts["small"] <= 20e6

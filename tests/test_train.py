@@ -1,0 +1,99 @@
+"""The engine end to end: the real CLI in a subprocess, exact resume, checkpoints, W&B offline."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from bicameral.checkpoint import CheckpointError, load_checkpoint
+from bicameral.run import train
+from tests.conftest import CONF_DIR, MICRO, ROOT
+from tests.wandb_offline import find_offline_runs, read_offline_run
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_train_py_learns_unlocks_and_records_everything(tmp_path, corpus_cache):
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "train.py", *MICRO, "trainer.steps_per_epoch=40", "trainer.epochs=2",
+           "curriculum.unlock_threshold=5.0", "curriculum.min_steps_per_level=10", "trainer.ckpt_every=40",
+           f"hydra.run.dir={run_dir}"]
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "XDG_CACHE_HOME": str(corpus_cache),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Epoch 0:" in out and "Epoch 1:" in out and "  step 5/40 loss=" in out
+    assert "  [UNLOCK] 8 -> 16 (loss=" in out and "    Next unlock target: loss < " in out
+    assert "  Hemisphere: Freq=" in out
+
+    metrics = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert len(metrics) == 16 and metrics[-1]["loss"] < metrics[0]["loss"] - 1.0  # it learns
+    events = read_jsonl(run_dir / "events.jsonl")
+    unlocks = [e for e in events if e["kind"] == "unlock"]
+    assert len(unlocks) >= 1 and unlocks[0]["from_cutoff"] == 8 and unlocks[0]["prev_bar"] == 5.0
+    assert events[-1]["kind"] == "finish" and events[-1]["unlock_steps"] == [e["step"] for e in unlocks]
+    assert (run_dir / "checkpoint.pt").is_file() and (run_dir / "train.log").is_file()
+
+    # W&B (offline) holds the same unlock events, read back from what wandb wrote
+    [wandb_dir] = find_offline_runs(run_dir)
+    run = read_offline_run(wandb_dir)
+    logged = [row for row in run.history if "unlock/step" in row]
+    assert [row["unlock/step"] for row in logged] == [e["step"] for e in unlocks]
+    assert [row["unlock/to_cutoff"] for row in logged] == [e["to_cutoff"] for e in unlocks]
+    assert [row["unlock/score"] for row in logged] == pytest.approx([e["score"] for e in unlocks])
+    assert run.config["curriculum"]["name"] == "achievement"
+    assert run.summary["unlock_steps"] == [e["step"] for e in unlocks]
+
+
+def micro_cfg(run_dir: Path, *extra):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=[
+            *MICRO, "logger=none", "trainer.steps_per_epoch=20", "trainer.epochs=2", "trainer.ckpt_every=10",
+            "curriculum.unlock_threshold=5.2", "curriculum.min_steps_per_level=5", "model.dropout=0.1", *extra])
+
+
+def test_resume_continues_exactly(tmp_path, corpus_cache):
+    """N steps, resume, N more == 2N straight: same losses, unlocks, bar, LR and weights (CPU)."""
+    straight = train(micro_cfg(tmp_path / "straight"), tmp_path / "straight")
+    first = train(micro_cfg(tmp_path / "first"), tmp_path / "first", stop_at=15)
+    assert first["step"] == 15
+    resumed = train(micro_cfg(tmp_path / "resumed", f"trainer.resume={tmp_path / 'first' / 'checkpoint.pt'}"),
+                    tmp_path / "resumed")
+
+    def rows(name):
+        return [(r["step"], r["loss"], r["lr"], r["cutoff"]) for r in read_jsonl(tmp_path / name / "metrics.jsonl")
+                if r["kind"] == "train"]
+
+    assert rows("first") + rows("resumed") == rows("straight")
+    assert resumed["unlock_steps"] == straight["unlock_steps"] and len(straight["unlock_steps"]) >= 2
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert a["curriculum"] == b["curriculum"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_checkpoint_holds_everything_and_leaves_no_temp_files(tmp_path, corpus_cache):
+    train(micro_cfg(tmp_path), tmp_path, stop_at=10)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 10 and state["config"]["model"]["d_model"] == 32
+    assert set(state["rng"]) == {"torch", "cuda", "numpy", "python"}
+    assert "level" in state["curriculum"] and "cycle_start" in state["schedule"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_bad_checkpoints_fail_naming_the_file(tmp_path, corpus_cache):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="garbage.pt cannot be read"):
+        load_checkpoint(garbage)
+    train(micro_cfg(tmp_path / "a"), tmp_path / "a", stop_at=5)
+    wider = micro_cfg(tmp_path / "b", "model.d_model=64", f"trainer.resume={tmp_path / 'a' / 'checkpoint.pt'}")
+    with pytest.raises(CheckpointError, match="does not fit this config"):
+        train(wider, tmp_path / "b")
