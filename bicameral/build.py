@@ -3,6 +3,7 @@
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bicameral.config import ConfigError
 from bicameral.corpus import load_corpus
 from bicameral.curriculum import Achievement, FixedThreshold, NoCurriculum, StepSchedule, resolve_levels
 from bicameral.data import Split, split_tokens
@@ -29,7 +30,7 @@ def build_model(cfg: DictConfig) -> BicameralLM:
 
 def build_curriculum(cfg: DictConfig, seq_len: int):
     if cfg.name not in CURRICULA:
-        raise ValueError(f"curriculum.name={cfg.name!r} is unknown. Fix: curriculum={'|'.join(CURRICULA)}.")
+        raise ConfigError(f"curriculum.name={cfg.name!r} is unknown. Fix: curriculum={'|'.join(CURRICULA)}.")
     cls, own_keys = CURRICULA[cfg.name]
     kwargs = {k: OmegaConf.to_object(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in own_keys}
     return cls(
@@ -52,7 +53,7 @@ def build_optimizer(cfg: DictConfig, model: torch.nn.Module, device: torch.devic
                                  fused=device.type == "cuda")
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    raise ValueError(f"optimizer.name={cfg.name!r} is unknown. Fix: optimizer=adamw or optimizer=sgd.")
+    raise ConfigError(f"optimizer.name={cfg.name!r} is unknown. Fix: optimizer=adamw or optimizer=sgd.")
 
 
 def build_schedule(cfg: DictConfig, total_steps: int) -> CosineWithRestarts:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import torch
 
+from bicameral.errors import BicameralError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(BicameralError, RuntimeError):
     """A checkpoint that cannot be resumed from; the message names the file and the problem."""
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from bicameral.errors import BicameralError
 from bicameral.model import BicameralConfig
 
 
@@ -124,7 +125,7 @@ def register_configs() -> None:
     cs.store(group="logger", name="base_logger", node=LoggerConfig)
 
 
-class ConfigError(ValueError):
+class ConfigError(BicameralError, ValueError):
     """A config value that cannot work; the message names the key and the fix."""
 
 

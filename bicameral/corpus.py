@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bicameral.errors import BicameralError
 from bicameral.tokenizer import ByteTokenizer
 
 CONVERTER_VERSION = 1  # bump when shakespeare_markdown_to_text changes, to invalidate caches
 TEXT_SUFFIXES = {".txt", ".md", ".text", ".rst", ".py", ".csv", ".json", ".html", ".tex"}
 
 
-class CorpusError(ValueError):
+class CorpusError(BicameralError, ValueError):
     """A corpus that cannot be trained on; the message names the path and the fix."""
 
 

@@ -8,8 +8,10 @@ single batch. At most one unlock per decision.
 import math
 from dataclasses import dataclass, field
 
+from bicameral.errors import BicameralError
 
-class CurriculumError(ValueError):
+
+class CurriculumError(BicameralError, ValueError):
     """A curriculum config that cannot work; the message names the key and the fix."""
 
 

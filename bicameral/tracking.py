@@ -99,6 +99,7 @@ class WandbTracker:
         self.run = wandb.init(
             project=project, entity=entity, group=group, name=name, tags=list(tags), config=config,
             mode=mode, dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
+            settings=wandb.Settings(quiet=True),  # our own lines say where the run went
         )
 
     @property
@@ -119,7 +120,11 @@ class WandbTracker:
     def finish(self, summary: dict) -> None:
         for key, value in summary.items():
             self.run.summary[key] = value
+        offline = self.run.settings.mode == "offline"
+        run_dir = self.run.settings.sync_dir
         self.run.finish()
+        if offline:
+            log.info(f"W&B offline run saved; upload it with: wandb sync {run_dir}")
 
 
 class Trackers:

@@ -17,6 +17,7 @@ import torch
 from bicameral.checkpoint import save_checkpoint
 from bicameral.curriculum import Curriculum, UnlockEvent
 from bicameral.data import Split, TrainBatches, val_batches
+from bicameral.errors import BicameralError
 from bicameral.schedule import CosineWithRestarts
 
 
@@ -25,7 +26,7 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"trainer.device={name} but CUDA is not available. Fix: trainer.device=auto or cpu.")
+        raise BicameralError(f"trainer.device={name} but CUDA is not available. Fix: trainer.device=auto or cpu.")
     return device
 
 

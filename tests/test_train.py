@@ -52,6 +52,22 @@ def test_train_py_learns_unlocks_and_records_everything(tmp_path, corpus_cache):
     assert run.summary["unlock_steps"] == [e["step"] for e in unlocks]
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data=text_file", "data.path=/no/such/corpus.txt"], "Corpus path /no/such/corpus.txt does not exist"),
+        (["curriculum.levels=[64,32]"], "must be strictly increasing"),
+        (["trainer.resume=/no/such/ckpt.pt"], "Checkpoint /no/such/ckpt.pt does not exist"),
+    ],
+)
+def test_bad_input_is_one_clear_line_before_any_work(tmp_path, overrides, message):
+    cmd = [sys.executable, "train.py", *overrides, f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "wandb").exists()
+
+
 def micro_cfg(run_dir: Path, *extra):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose(config_name="config", overrides=[
