@@ -119,3 +119,21 @@ def test_sizes_match_their_names():
             cfg = compose(config_name="config", overrides=[f"model={size}"])
             counts[size] = build_model(cfg.model).num_params()
     assert counts["tiny"] < 3e6 and 10e6 <= counts["small"] <= 20e6
+
+
+def test_changing_the_cutoff_never_recompiles():
+    """The mask is a buffer updated in place, so a compiled model keeps its one graph across unlocks."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    model = BicameralLM(CFG)
+    compiled = torch.compile(model, backend="eager")  # dynamo's tracing and guards, no codegen
+    idx = torch.randint(0, 256, (2, CFG.seq_len))
+    outputs = []
+    for cutoff in default_levels(CFG.seq_len):
+        model.set_cutoff(cutoff)
+        outputs.append(compiled(idx).logits)
+    assert counters["stats"]["unique_graphs"] == 1
+    assert not torch.allclose(outputs[0], outputs[-1])  # the new cutoff did take effect
