@@ -51,7 +51,8 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     total_steps = cfg.trainer.epochs * cfg.trainer.steps_per_epoch
     schedule = build_schedule(cfg.optimizer, total_steps)
 
-    trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, run_dir, config, cfg.seed, device)
+    trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, run_dir, config, cfg.seed, device,
+                      score_window=cfg.curriculum.score_window)
     if resume_state is not None:
         try:
             trainer.load_state_dict(resume_state)

@@ -30,9 +30,19 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def _floats(values) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _tensors(values: list[float], device: torch.device) -> list[torch.Tensor]:
+    # float32, as the step losses were: a resumed window averages to the very same score
+    return [torch.tensor(v, dtype=torch.float32, device=device) for v in values]
+
+
 class Trainer:
     def __init__(self, cfg, model, optimizer, schedule: CosineWithRestarts, curriculum: Curriculum,
-                 data: Split, run_dir: str | Path, config: dict, seed: int, device: torch.device):
+                 data: Split, run_dir: str | Path, config: dict, seed: int, device: torch.device,
+                 score_window: int | None = None):
         self.cfg, self.model, self.optimizer, self.schedule = cfg, model, optimizer, schedule
         self.curriculum, self.data = curriculum, data
         self.run_dir, self.config, self.device = Path(run_dir), config, device
@@ -45,10 +55,9 @@ class Trainer:
         )
         self.forward = torch.compile(model) if cfg.compile else model
         self.step = 0
-        score_window = config["curriculum"].get("score_window") or cfg.log_every
         self.log_losses: list[torch.Tensor] = []  # this log window's step losses
         self.log_shares: list[torch.Tensor] = []
-        self.score_losses: deque[torch.Tensor] = deque(maxlen=score_window)  # what the curriculum judges
+        self.score_losses: deque[torch.Tensor] = deque(maxlen=score_window or cfg.log_every)  # judged
         self.val_losses: list[float] = []
         self.extra_state: dict = {}  # e.g. the W&B run id, kept with the checkpoint
 
@@ -164,7 +173,6 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        as_floats = lambda xs: [float(x) for x in xs]  # noqa: E731
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -172,8 +180,8 @@ class Trainer:
             "curriculum": self.curriculum.state_dict(),
             "step": self.step,
             "batches": self.batches.state_dict(),
-            "windows": {"log": as_floats(self.log_losses), "share": as_floats(self.log_shares),
-                        "score": as_floats(self.score_losses), "val": list(self.val_losses)},
+            "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
+                        "score": _floats(self.score_losses), "val": list(self.val_losses)},
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -191,11 +199,11 @@ class Trainer:
         self.curriculum.load_state_dict(state["curriculum"])
         self.step = state["step"]
         self.batches.load_state_dict(state["batches"])
-        as_tensors = lambda xs: [torch.tensor(x, device=self.device) for x in xs]  # noqa: E731
-        self.log_losses = as_tensors(state["windows"]["log"])
-        self.log_shares = as_tensors(state["windows"]["share"])
-        self.score_losses.extend(as_tensors(state["windows"]["score"]))
-        self.val_losses = list(state["windows"]["val"])
+        windows = state["windows"]
+        self.log_losses = _tensors(windows["log"], self.device)
+        self.log_shares = _tensors(windows["share"], self.device)
+        self.score_losses.extend(_tensors(windows["score"], self.device))
+        self.val_losses = list(windows["val"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] is not None and torch.cuda.is_available():

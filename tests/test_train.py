@@ -113,3 +113,16 @@ def test_bad_checkpoints_fail_naming_the_file(tmp_path, corpus_cache):
     wider = micro_cfg(tmp_path / "b", "model.d_model=64", f"trainer.resume={tmp_path / 'a' / 'checkpoint.pt'}")
     with pytest.raises(CheckpointError, match="does not fit this config"):
         train(wider, tmp_path / "b")
+
+
+def test_score_is_the_mean_loss_over_the_score_window(tmp_path, corpus_cache):
+    cfg = micro_cfg(tmp_path, "trainer.log_every=1", "curriculum.score_window=3", "trainer.steps_per_epoch=15",
+                    "trainer.epochs=1")
+    train(cfg, tmp_path)
+    losses = {r["step"]: r["loss"] for r in read_jsonl(tmp_path / "metrics.jsonl") if r["kind"] == "train"}
+    unlocks = [e for e in read_jsonl(tmp_path / "events.jsonl") if e["kind"] == "unlock"]
+    assert unlocks
+    for event in unlocks:
+        window = [losses[s] for s in range(event["step"] - 2, event["step"] + 1)]
+        assert event["score"] == pytest.approx(sum(window) / 3, rel=1e-6)
+        assert event["score"] != pytest.approx(losses[event["step"]], rel=1e-6)  # not one noisy batch
