@@ -1,9 +1,11 @@
 """Train the bicameral LM: python train.py [group=option ...] [key=value ...]"""
 
 import logging
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bicameral.config import register_configs
@@ -16,10 +18,18 @@ log = logging.getLogger("bicameral")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if multirun:  # one W&B group per sweep, each run named by its overrides
+        sweep = Path(hydra_cfg.sweep.dir)
+        cfg.logger.group = cfg.logger.group or f"{sweep.parent.name}_{sweep.name}"
+        cfg.logger.name = cfg.logger.name or hydra_cfg.job.override_dirname or None
     try:
-        summary = train(cfg, run_dir=HydraConfig.get().runtime.output_dir, stop_at=cfg.trainer.stop_at)
+        summary = train(cfg, run_dir=hydra_cfg.runtime.output_dir, stop_at=cfg.trainer.stop_at)
     except BicameralError as err:  # bad input: one clear line, no traceback
         log.error(f"error: {err}")
+        if multirun:
+            raise  # Hydra marks this job failed and still runs the others
         raise SystemExit(2) from None
     return summary["final_val_loss"]  # what a Hydra sweeper minimises
 

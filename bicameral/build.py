@@ -7,12 +7,12 @@ from bicameral.config import ConfigError
 from bicameral.corpus import load_corpus
 from bicameral.curriculum import Achievement, FixedThreshold, NoCurriculum, StepSchedule, resolve_levels
 from bicameral.data import Split, split_tokens
-from bicameral.model import BicameralConfig, BicameralLM
+from bicameral.model import LanguageModel, ModelConfig
 from bicameral.schedule import CosineWithRestarts
 
 CURRICULA = {
     "achievement": (Achievement, ("unlock_threshold", "margin")),
-    "fixed_threshold": (FixedThreshold, ("thresholds",)),
+    "fixed_threshold": (FixedThreshold, ()),
     "step_schedule": (StepSchedule, ("unlock_steps",)),
     "none": (NoCurriculum, ()),
 }
@@ -24,8 +24,8 @@ def build_data(cfg: DictConfig, seq_len: int) -> Split:
     return split_tokens(tokens, cfg.val_fraction, seq_len, name)
 
 
-def build_model(cfg: DictConfig) -> BicameralLM:
-    return BicameralLM(BicameralConfig(**OmegaConf.to_container(cfg, resolve=True)))
+def build_model(cfg: DictConfig) -> LanguageModel:
+    return LanguageModel(ModelConfig(**OmegaConf.to_container(cfg, resolve=True)))
 
 
 def build_curriculum(cfg: DictConfig, seq_len: int):
@@ -33,12 +33,22 @@ def build_curriculum(cfg: DictConfig, seq_len: int):
         raise ConfigError(f"curriculum.name={cfg.name!r} is unknown. Fix: curriculum={'|'.join(CURRICULA)}.")
     cls, own_keys = CURRICULA[cfg.name]
     kwargs = {k: OmegaConf.to_object(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in own_keys}
+    levels = resolve_levels(OmegaConf.to_object(cfg.levels) if cfg.levels is not None else None, seq_len)
+    if cfg.name == "fixed_threshold":
+        kwargs["thresholds"] = fixed_thresholds(cfg, n_unlocks=len(levels) - 1)
     return cls(
-        levels=resolve_levels(OmegaConf.to_object(cfg.levels) if cfg.levels is not None else None, seq_len),
+        levels=levels,
         min_steps_per_level=cfg.min_steps_per_level,
         max_steps_per_level=cfg.max_steps_per_level,
         **kwargs,
     )
+
+
+def fixed_thresholds(cfg: DictConfig, n_unlocks: int) -> list[float]:
+    """The explicit list, or unlock_threshold, minus threshold_step per later unlock."""
+    if cfg.thresholds is not None:
+        return list(cfg.thresholds)
+    return [round(cfg.unlock_threshold - i * cfg.threshold_step, 6) for i in range(n_unlocks)]
 
 
 def build_optimizer(cfg: DictConfig, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:

@@ -12,7 +12,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from bicameral.errors import BicameralError
-from bicameral.model import BicameralConfig
+from bicameral.model import ModelConfig
 
 
 @dataclass
@@ -42,7 +42,9 @@ class AchievementConfig(CurriculumConfig):
 @dataclass
 class FixedThresholdConfig(CurriculumConfig):
     name: str = "fixed_threshold"
-    thresholds: list[float] = field(default_factory=lambda: [3.0, 2.5, 2.0])
+    unlock_threshold: float = 3.0  # the first threshold; each later one is threshold_step lower
+    threshold_step: float = 0.5  # 3.0, 2.5, 2.0: the old system
+    thresholds: list[float] | None = None  # an explicit list wins over threshold + step
 
 
 @dataclass
@@ -103,7 +105,7 @@ class LoggerConfig:
 @dataclass
 class Config:
     data: DataConfig = MISSING
-    model: BicameralConfig = MISSING
+    model: ModelConfig = MISSING
     curriculum: Any = MISSING  # one of the CurriculumConfig subclasses, chosen by the group
     optimizer: OptimizerConfig = MISSING
     trainer: TrainerConfig = MISSING
@@ -115,7 +117,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     cs.store(group="data", name="base_data", node=DataConfig)
-    cs.store(group="model", name="base_model", node=BicameralConfig)
+    cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="curriculum", name="base_achievement", node=AchievementConfig)
     cs.store(group="curriculum", name="base_fixed_threshold", node=FixedThresholdConfig)
     cs.store(group="curriculum", name="base_step_schedule", node=StepScheduleConfig)
@@ -148,6 +150,12 @@ def check_config(cfg) -> None:
     _require(
         m.time_window is None or 1 <= m.time_window <= m.seq_len,
         f"model.time_window={m.time_window} must be in 1..seq_len={m.seq_len}, or null for full causal attention.",
+    )
+    _require(m.arch in ("bicameral", "transformer"), f"model.arch={m.arch!r}: use bicameral or transformer.")
+    _require(
+        m.arch == "bicameral" or cfg.curriculum.name == "none",
+        f"curriculum={cfg.curriculum.name} unlocks frequency bands, but model.arch={m.arch} has no frequency path. "
+        "Fix: add curriculum=none for the transformer baseline.",
     )
     _require(o.lr > 0, f"optimizer.lr={o.lr} must be > 0.")
     _require(o.name in ("adamw", "sgd"), f"optimizer.name={o.name!r} is unknown. Fix: optimizer=adamw or sgd.")

@@ -1,15 +1,17 @@
-"""The bicameral language model.
+"""The bicameral language model, and the transformer baseline it is compared with.
 
-Each block mixes tokens with two hemispheres and a learned gate:
+Each bicameral block mixes tokens with two hemispheres and a learned gate:
   - frequency path: a per-channel causal long convolution whose filter lives on the rfft grid
     and passes only bins below the current `cutoff` (the curriculum widens the band);
   - time path: causal attention over the last `time_window` tokens, always full detail;
   - gate: g = sigmoid(Linear(x)) per channel, output g * freq + (1 - g) * time.
 The mean of g over tokens, channels and layers is the frequency hemisphere's share.
+The transformer baseline (arch="transformer") has the same width, depth, embedding, MLP and
+engine, with full causal attention as its only mixer.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -20,14 +22,15 @@ from bicameral.spectral import band_mask, causal_conv, kernel_from_spectrum
 
 
 @dataclass
-class BicameralConfig:
+class ModelConfig:
+    arch: str = "bicameral"  # bicameral | transformer (the baseline)
     vocab_size: int = 256  # bytes: any UTF-8 text, no vocab files
     seq_len: int = 256
     d_model: int = 128
     n_layers: int = 4
     n_heads: int = 4
-    kernel_len: int = 64  # reach of the frequency path, in lags
-    time_window: int | None = 16  # the seed's --chunk; None = full causal attention
+    kernel_len: int = 64  # reach of the frequency path, in lags (bicameral only)
+    time_window: int | None = 16  # the seed's --chunk; None = full causal attention (bicameral only)
     mlp_ratio: int = 4
     dropout: float = 0.0
 
@@ -48,7 +51,7 @@ class ModelOutput(NamedTuple):
 
 
 class FrequencyPath(nn.Module):
-    def __init__(self, cfg: BicameralConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.seq_len, self.kernel_len = cfg.seq_len, cfg.kernel_len
         self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
@@ -58,7 +61,7 @@ class FrequencyPath(nn.Module):
         self.register_buffer("band_mask", band_mask(cfg.n_bins, cfg.n_bins))
 
     @staticmethod
-    def _init_spectrum(cfg: BicameralConfig) -> torch.Tensor:
+    def _init_spectrum(cfg: ModelConfig) -> torch.Tensor:
         # start from random exponentially decaying kernels of unit norm within the reach
         lags = torch.arange(cfg.kernel_len)
         decay = torch.exp(-lags / (cfg.kernel_len / 4))
@@ -127,7 +130,7 @@ def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 
 
 class TimePath(nn.Module):
-    def __init__(self, cfg: BicameralConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         assert cfg.d_model % cfg.n_heads == 0, "d_model must be divisible by n_heads"
         self.n_heads, self.window = cfg.n_heads, cfg.time_window
@@ -154,7 +157,7 @@ class TimePath(nn.Module):
 
 
 class BicameralMixer(nn.Module):
-    def __init__(self, cfg: BicameralConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.freq = FrequencyPath(cfg)
         self.time = TimePath(cfg)
@@ -165,8 +168,22 @@ class BicameralMixer(nn.Module):
         return g * self.freq(x) + (1 - g) * self.time(x), g.detach().float().mean()
 
 
+class AttentionMixer(nn.Module):
+    """The transformer baseline's mixer: full causal attention, no frequency hemisphere."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn = TimePath(replace(cfg, time_window=None))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.attn(x), x.new_zeros((), dtype=torch.float32)  # all of it is the time hemisphere
+
+
+MIXERS = {"bicameral": BicameralMixer, "transformer": AttentionMixer}
+
+
 class MLP(nn.Module):
-    def __init__(self, cfg: BicameralConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.up = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model, bias=False)
         self.down = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=False)
@@ -179,10 +196,10 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-norm residual block: x + Mixer(norm(x)), then x + MLP(norm(x))."""
 
-    def __init__(self, cfg: BicameralConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.mixer_norm = nn.RMSNorm(cfg.d_model)
-        self.mixer = BicameralMixer(cfg)
+        self.mixer = MIXERS[cfg.arch](cfg)
         self.mlp_norm = nn.RMSNorm(cfg.d_model)
         self.mlp = MLP(cfg)
 
@@ -192,9 +209,11 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x)), freq_share
 
 
-class BicameralLM(nn.Module):
-    def __init__(self, cfg: BicameralConfig):
+class LanguageModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
+        if cfg.arch not in MIXERS:
+            raise ValueError(f"model.arch={cfg.arch!r} is unknown: use {' or '.join(MIXERS)}")
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
@@ -218,12 +237,19 @@ class BicameralLM(nn.Module):
     def n_bins(self) -> int:
         return self.cfg.n_bins
 
+    @property
+    def has_frequency_path(self) -> bool:
+        return self.cfg.arch == "bicameral"
+
     def set_cutoff(self, cutoff: int) -> None:
         """Pass frequency bins < cutoff in every layer (cutoff == n_bins: full resolution)."""
         if not 1 <= cutoff <= self.n_bins:
             raise ValueError(f"cutoff {cutoff} outside 1..{self.n_bins} for seq_len {self.cfg.seq_len}")
-        for block in self.blocks:
-            block.mixer.freq.set_cutoff(cutoff)
+        if not self.has_frequency_path and cutoff != self.n_bins:
+            raise ValueError(f"model.arch={self.cfg.arch} has no frequency path to cut off")
+        if self.has_frequency_path:
+            for block in self.blocks:
+                block.mixer.freq.set_cutoff(cutoff)
         self.cutoff = cutoff
 
     def num_params(self) -> int:

@@ -28,9 +28,7 @@ def build_trackers(cfg: DictConfig, run_dir: Path, config: dict, wandb_run_id: s
     trackers = [ConsoleTracker(cfg.trainer.steps_per_epoch), JsonlTracker(run_dir)]
     wandb_tracker = None
     if cfg.logger.backend == "wandb":
-        lg = cfg.logger
-        wandb_tracker = WandbTracker(run_dir, config, project=lg.project, mode=lg.mode, entity=lg.entity,
-                                     group=lg.group, name=lg.name, tags=list(lg.tags), run_id=wandb_run_id)
+        wandb_tracker = WandbTracker(run_dir, cfg, config, run_id=wandb_run_id)
         trackers.append(wandb_tracker)
     return Trackers(trackers), wandb_tracker
 
@@ -72,7 +70,11 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     if resume_state is not None:
         log.info(f"Resumed from {cfg.trainer.resume} at step {trainer.step}, cutoff={curriculum.cutoff}")
     start = time.perf_counter()
-    summary = trainer.fit(trackers, stop_at=stop_at)
+    try:
+        summary = trainer.fit(trackers, stop_at=stop_at)
+    except BaseException as err:  # recorded as failed everywhere, then raised as it was
+        trackers.fail(trainer.step, f"{type(err).__name__}: {err}")
+        raise
     summary["wall_time_s"] = time.perf_counter() - start
     trackers.finish(summary)
     log.info(f"Done: step {summary['step']}, final val_loss={summary['final_val_loss']:.3f}, "

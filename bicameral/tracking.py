@@ -5,7 +5,8 @@ Every tracker takes the same records: `log(kind, record)` with kind one of
   "train"  {"step", "epoch", "epoch_step", "loss", "lr", "cutoff", "level", "freq_share", "tokens", "tokens_per_s"}
   "val"    {"step", "tokens", "val_loss", "freq_share"}
   "unlock" {"step", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason", "freq_share", ...}
-and `finish(summary)` once at the end. Trackers never reach back into training.
+and `finish(summary)` once at the end, or `fail(step, error)` when training raised. Trackers never
+reach back into training.
 """
 
 import json
@@ -29,6 +30,22 @@ def format_lr(lr: float) -> str:
 
 def hemisphere_line(freq_share: float) -> str:
     return f"  Hemisphere: Freq={100 * freq_share:.1f}% Time={100 * (1 - freq_share):.1f}%"
+
+
+def run_tags(cfg) -> list[str]:
+    """W&B tags derived from the config, so runs filter by curriculum, threshold, arch and size."""
+    c, m = cfg.curriculum, cfg.model
+    tags = [f"curriculum={c.name}", f"arch={m.arch}", f"size=d{m.d_model}x{m.n_layers}", f"seed={cfg.seed}"]
+    if "unlock_threshold" in c:
+        tags.append(f"threshold={c.unlock_threshold}")
+    return tags + list(cfg.logger.tags)
+
+
+def run_name(cfg) -> str:
+    """A readable W&B run name from the config: achievement-t3.2-bicameral-d128x4-seed0."""
+    c, m = cfg.curriculum, cfg.model
+    threshold = f"-t{c.unlock_threshold}" if "unlock_threshold" in c else ""
+    return f"{c.name}{threshold}-{m.arch}-d{m.d_model}x{m.n_layers}-seed{cfg.seed}"
 
 
 class ConsoleTracker:
@@ -60,6 +77,9 @@ class ConsoleTracker:
     def finish(self, summary: dict) -> None:
         pass
 
+    def fail(self, step: int, error: str) -> None:
+        log.error(f"Run failed at step {step}: {error}")
+
 
 class JsonlTracker:
     """metrics.jsonl (train and val rows) and events.jsonl (unlocks) in the run dir."""
@@ -83,7 +103,13 @@ class JsonlTracker:
         f.flush()  # a crash loses at most the line being written
 
     def finish(self, summary: dict) -> None:
-        self._write(self.events, {"kind": "finish", **summary})
+        self._close({"kind": "finish", **summary})
+
+    def fail(self, step: int, error: str) -> None:
+        self._close({"kind": "failed", "step": step, "error": error})
+
+    def _close(self, last_record: dict) -> None:
+        self._write(self.events, last_record)
         self.metrics.close()
         self.events.close()
 
@@ -91,16 +117,26 @@ class JsonlTracker:
 class WandbTracker:
     """Weights & Biases, offline by default: runs land under the run dir, no account needed."""
 
-    def __init__(self, run_dir, config: dict, project: str, mode: str, entity=None, group=None,
-                 name=None, tags=(), run_id=None):
+    UNLOCK_COLUMNS = ["step", "tokens", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason"]
+
+    def __init__(self, run_dir, cfg, config: dict, run_id: str | None = None):
         import wandb  # imported here: logger=none runs never pay for it
 
+        lg = cfg.logger
         self.wandb = wandb
         self.run = wandb.init(
-            project=project, entity=entity, group=group, name=name, tags=list(tags), config=config,
-            mode=mode, dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
+            project=lg.project, entity=lg.entity, group=lg.group, name=lg.name or run_name(cfg),
+            tags=run_tags(cfg), config=config, mode=lg.mode, dir=str(run_dir),
+            id=run_id, resume="allow" if run_id else None,
             settings=wandb.Settings(quiet=True),  # our own lines say where the run went
         )
+        # every curve shares the global step axis; tokens seen is logged alongside as an alternative x
+        for axis in ("global_step", "tokens"):
+            self.run.define_metric(axis)
+        for prefix in ("train", "val", "unlock"):
+            self.run.define_metric(f"{prefix}/*", step_metric="global_step")
+        self.run.define_metric("val/loss", summary="min,last")
+        self.unlocks: list[list] = []
 
     @property
     def run_id(self) -> str:
@@ -108,16 +144,19 @@ class WandbTracker:
 
     def log(self, kind: str, record: dict) -> None:
         step = record.get("step")
+        axes = {"global_step": step, "tokens": record.get("tokens")}
         if kind == "train":
-            keys = ("loss", "lr", "cutoff", "level", "freq_share", "tokens", "tokens_per_s", "epoch")
-            self.run.log({f"train/{k}": record[k] for k in keys}, step=step)
+            keys = ("loss", "lr", "cutoff", "level", "freq_share", "tokens_per_s", "epoch")
+            self.run.log({f"train/{k}": record[k] for k in keys} | axes, step=step)
         elif kind == "val":
-            self.run.log({"val/loss": record["val_loss"], "val/freq_share": record["freq_share"]}, step=step)
+            self.run.log({"val/loss": record["val_loss"], "val/freq_share": record["freq_share"]} | axes, step=step)
         elif kind == "unlock":
             keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason")
-            self.run.log({f"unlock/{k}": record[k] for k in keys} | {"unlock/step": step}, step=step)
+            self.run.log({f"unlock/{k}": record[k] for k in keys} | {"unlock/step": step} | axes, step=step)
+            self.unlocks.append([record[c] for c in self.UNLOCK_COLUMNS])
 
     def finish(self, summary: dict) -> None:
+        self.run.log({"unlocks": self.wandb.Table(columns=self.UNLOCK_COLUMNS, data=self.unlocks)})
         for key, value in summary.items():
             self.run.summary[key] = value
         offline = self.run.settings.mode == "offline"
@@ -125,6 +164,10 @@ class WandbTracker:
         self.run.finish()
         if offline:
             log.info(f"W&B offline run saved; upload it with: wandb sync {run_dir}")
+
+    def fail(self, step: int, error: str) -> None:
+        self.run.summary["error"] = error
+        self.run.finish(exit_code=1)  # closed now, so the next multirun job starts a fresh run
 
 
 class Trackers:
@@ -140,3 +183,7 @@ class Trackers:
     def finish(self, summary: dict) -> None:
         for tracker in self.trackers:
             tracker.finish(summary)
+
+    def fail(self, step: int, error: str) -> None:
+        for tracker in self.trackers:
+            tracker.fail(step, error)

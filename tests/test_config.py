@@ -40,6 +40,15 @@ def test_every_group_option_composes(curriculum, model):
     assert build_curriculum(cfg.curriculum, cfg.model.seq_len).levels[-1] == cfg.model.seq_len // 2 + 1
 
 
+def test_fixed_threshold_is_the_old_system_and_sweeps_like_achievement():
+    cfg = make("curriculum=fixed_threshold")
+    assert build_curriculum(cfg.curriculum, 1024).thresholds == [3.0, 2.5, 2.0]
+    cfg = make("curriculum=fixed_threshold", "curriculum.unlock_threshold=3.5", "curriculum.threshold_step=0.25")
+    assert build_curriculum(cfg.curriculum, cfg.model.seq_len).thresholds == [3.5, 3.25, 3.0]
+    cfg = make("curriculum=fixed_threshold", "curriculum.thresholds=[2.9,2.1,1.7]")
+    assert build_curriculum(cfg.curriculum, cfg.model.seq_len).thresholds == [2.9, 2.1, 1.7]
+
+
 def test_overrides_reach_any_value():
     cfg = make("curriculum.unlock_threshold=3.5", "trainer.log_every=5", "curriculum.levels=[16,64,129]")
     assert cfg.curriculum.unlock_threshold == 3.5 and cfg.trainer.log_every == 5

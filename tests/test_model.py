@@ -3,15 +3,15 @@ import torch
 import torch.nn.functional as F
 
 from bicameral.curriculum import default_levels
-from bicameral.model import BicameralConfig, BicameralLM, sliding_window_attention
+from bicameral.model import LanguageModel, ModelConfig, sliding_window_attention
 from bicameral.spectral import causal_conv
 
-CFG = BicameralConfig(seq_len=64, d_model=32, n_layers=2, n_heads=4, kernel_len=24, time_window=8)
+CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=4, kernel_len=24, time_window=8)
 
 
-def make_model(cfg=CFG, seed=0) -> BicameralLM:
+def make_model(cfg=CFG, seed=0) -> LanguageModel:
     torch.manual_seed(seed)
-    return BicameralLM(cfg).double().eval()
+    return LanguageModel(cfg).double().eval()
 
 
 @pytest.mark.parametrize("cutoff", default_levels(CFG.seq_len))
@@ -78,7 +78,7 @@ def test_low_cutoff_smooths_the_kernel():
 
 def test_gradients_reach_both_paths_and_the_gate():
     torch.manual_seed(0)
-    model = BicameralLM(CFG)
+    model = LanguageModel(CFG)
     model.set_cutoff(16)
     idx = torch.randint(0, 256, (2, CFG.seq_len))
     model(idx, idx.roll(-1, 1)).loss.backward()
@@ -99,7 +99,7 @@ def test_sliding_window_matches_band_masked_attention(T, window):
 
 
 def test_full_causal_time_path_and_hemisphere_share():
-    cfg = BicameralConfig(seq_len=32, d_model=16, n_layers=1, n_heads=2, kernel_len=8, time_window=None)
+    cfg = ModelConfig(seq_len=32, d_model=16, n_layers=1, n_heads=2, kernel_len=8, time_window=None)
     model = make_model(cfg)
     idx = torch.randint(0, 256, (1, 32))
     out = model(idx, idx)
@@ -128,7 +128,7 @@ def test_changing_the_cutoff_never_recompiles():
 
     torch._dynamo.reset()
     counters.clear()
-    model = BicameralLM(CFG)
+    model = LanguageModel(CFG)
     compiled = torch.compile(model, backend="eager")  # dynamo's tracing and guards, no codegen
     idx = torch.randint(0, 256, (2, CFG.seq_len))
     outputs = []
