@@ -1,6 +1,7 @@
 """Train the bicameral LM: python train.py [group=option ...] [key=value ...]"""
 
 import logging
+import warnings
 from pathlib import Path
 
 import hydra
@@ -14,6 +15,9 @@ from bicameral.run import train
 
 register_configs()
 log = logging.getLogger("bicameral")
+# conf/hydra/launcher/submitit_*.yaml keep the plugin's names on purpose, so Hydra checks them
+# against the plugin's schemas by name; that check is what this deprecation notice is about
+warnings.filterwarnings("ignore", message=r"[\s\S]*is validated against ConfigStore schema with the same name")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

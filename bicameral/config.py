@@ -127,6 +127,7 @@ def register_configs() -> None:
     cs.store(group="logger", name="base_logger", node=LoggerConfig)
 
 
+
 class ConfigError(BicameralError, ValueError):
     """A config value that cannot work; the message names the key and the fix."""
 
