@@ -10,13 +10,8 @@ CONF_DIR = str(ROOT / "conf")
 
 register_configs()
 
-# A model and run small enough for seconds on a 2-core CPU.
-MICRO = [
-    "model.seq_len=64", "model.d_model=32", "model.n_layers=2", "model.n_heads=2",
-    "model.kernel_len=16", "model.time_window=8",
-    "trainer.batch_size=4", "trainer.log_every=5", "trainer.val_every=20", "trainer.val_batches=2",
-    "optimizer.lr=3e-3", "optimizer.warmup_steps=5",
-]
+# A model and run small enough for seconds on a 2-core CPU (conf/experiment/smoke.yaml).
+MICRO = ["+experiment=smoke"]
 
 
 @pytest.fixture(autouse=True)

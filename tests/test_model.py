@@ -33,6 +33,21 @@ def test_causal_at_every_cutoff(cutoff, t):
     assert (a[:, t:] - b[:, t:]).abs().max() > 1e-3  # the change is visible from t on
 
 
+@pytest.mark.parametrize("t", [1, 17, 40, 63])
+def test_transformer_baseline_is_causal(t):
+    model = make_model(ModelConfig(arch="transformer", seq_len=64, d_model=32, n_layers=2, n_heads=4))
+    idx = torch.randint(0, 256, (2, 64))
+    changed = idx.clone()
+    changed[:, t:] = torch.randint(0, 256, (2, 64 - t))
+    with torch.no_grad():
+        a, b = model(idx).logits, model(changed).logits
+    assert (a[:, :t] - b[:, :t]).abs().max() < 1e-10
+    assert (a[:, t:] - b[:, t:]).abs().max() > 1e-3
+    assert not model.has_frequency_path and model(idx).freq_share == 0
+    with pytest.raises(ValueError, match="no frequency path"):
+        model.set_cutoff(8)
+
+
 def test_causal_conv_matches_direct_sum():
     torch.manual_seed(0)
     x = torch.randn(2, 50, 3, dtype=torch.float64)
@@ -113,12 +128,17 @@ def test_sizes_match_their_names():
     from bicameral.build import build_model
     from tests.conftest import CONF_DIR
 
-    counts = {}
+    counts, shapes = {}, {}
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        for size in ("tiny", "small"):
+        for size in ("tiny", "small", "transformer", "transformer_small", "transformer_base", "base"):
             cfg = compose(config_name="config", overrides=[f"model={size}"])
-            counts[size] = build_model(cfg.model).num_params()
+            counts[size] = build_model(cfg.model).num_params() if size != "base" else None
+            shapes[size] = (cfg.model.d_model, cfg.model.n_layers, cfg.model.seq_len)
     assert counts["tiny"] < 3e6 and 10e6 <= counts["small"] <= 20e6
+    # the baseline matches each size in width, depth and context
+    assert shapes["transformer"] == shapes["tiny"] and shapes["transformer_small"] == shapes["small"]
+    assert shapes["transformer_base"] == shapes["base"] == (768, 12, 1024)
+    assert counts["transformer"] < counts["tiny"]  # attention alone: fewer mixer weights
 
 
 def test_changing_the_cutoff_never_recompiles():

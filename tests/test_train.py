@@ -10,6 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from bicameral.checkpoint import CheckpointError, load_checkpoint
+from bicameral.config import ConfigError
 from bicameral.run import train
 from tests.conftest import CONF_DIR, MICRO, ROOT
 from tests.wandb_offline import find_offline_runs, read_offline_run
@@ -69,10 +70,12 @@ def test_bad_input_is_one_clear_line_before_any_work(tmp_path, overrides, messag
 
 
 def micro_cfg(run_dir: Path, *extra):
+    # a first bar high enough that the micro model unlocks within a few dozen steps
+    threshold = [] if "curriculum=none" in extra else ["curriculum.unlock_threshold=5.2"]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose(config_name="config", overrides=[
             *MICRO, "logger=none", "trainer.steps_per_epoch=20", "trainer.epochs=2", "trainer.ckpt_every=10",
-            "curriculum.unlock_threshold=5.2", "curriculum.min_steps_per_level=5", "model.dropout=0.1", *extra])
+            "curriculum.min_steps_per_level=5", "model.dropout=0.1", *threshold, *extra])
 
 
 def test_resume_continues_exactly(tmp_path, corpus_cache):
@@ -93,6 +96,19 @@ def test_resume_continues_exactly(tmp_path, corpus_cache):
     b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
     assert a["curriculum"] == b["curriculum"]
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_transformer_baseline_trains_in_the_same_engine(tmp_path, corpus_cache):
+    summary = train(micro_cfg(tmp_path, "model.arch=transformer", "curriculum=none", "trainer.epochs=1"), tmp_path)
+    rows = [r for r in read_jsonl(tmp_path / "metrics.jsonl") if r["kind"] == "train"]
+    assert rows[-1]["loss"] < rows[0]["loss"] - 1.0 and summary["unlock_steps"] == []
+    assert all(r["cutoff"] == 33 and r["freq_share"] == 0 for r in rows)
+
+
+def test_band_curriculum_on_a_transformer_fails_at_start(tmp_path, corpus_cache):
+    with pytest.raises(ConfigError, match="has no frequency path. Fix: add curriculum=none"):
+        train(micro_cfg(tmp_path, "model.arch=transformer"), tmp_path)
+    assert not (tmp_path / "metrics.jsonl").exists()
 
 
 def test_checkpoint_holds_everything_and_leaves_no_temp_files(tmp_path, corpus_cache):
