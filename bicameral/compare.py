@@ -24,6 +24,7 @@ from matplotlib.ticker import EngFormatter
 from omegaconf import OmegaConf
 
 DASH = "—"  # never reached, or never logged
+SCORE_DRIVEN = ("achievement", "fixed_threshold")  # the curricula whose first bar is curriculum.unlock_threshold
 GROUP_METRICS = ("final_val_loss", "best_val_loss", "steps_to_target", "steps_to_full_resolution", "wall_time_s")
 
 
@@ -36,7 +37,7 @@ class Run:
     status: str  # finished | incomplete (logged, but no finish row or stopped early) | failed (nothing logged)
     curriculum: str | None
     arch: str
-    threshold: float | None  # curriculum.unlock_threshold, achievement only
+    threshold: float | None  # curriculum.unlock_threshold: the first bar of a score-driven curriculum
     seed: int | None
     d_model: int | None
     n_layers: int | None
@@ -151,7 +152,7 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
         status=status,
         curriculum=curriculum,
         arch=select(cfg, "model.arch") or "bicameral",  # runs from before model.arch existed were bicameral
-        threshold=select(cfg, "curriculum.unlock_threshold") if curriculum == "achievement" else None,
+        threshold=select(cfg, "curriculum.unlock_threshold") if curriculum in SCORE_DRIVEN else None,
         seed=select(cfg, "seed"),
         d_model=select(cfg, "model.d_model"),
         n_layers=select(cfg, "model.n_layers"),

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from bicameral.build import build_curriculum, build_data, build_model, build_optimizer, build_schedule
 from bicameral.checkpoint import CheckpointError, load_checkpoint
 from bicameral.config import check_config
+from bicameral.distributed import init_distributed
 from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
 from bicameral.trainer import Trainer, pick_device
 
@@ -38,7 +39,10 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     run_dir = Path(run_dir)
     check_config(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
-    device = pick_device(cfg.trainer.device)
+    use_cuda = cfg.trainer.device != "cpu" and torch.cuda.is_available()
+    dist = init_distributed(use_cuda)
+    device = pick_device(cfg.trainer.device, dist.local_rank)
+    run_dir = Path(dist.broadcast(str(run_dir)))  # each rank's Hydra made its own dir; rank 0's is the run's
     # everything that can fail on bad input happens before the first step
     resume_state = load_checkpoint(cfg.trainer.resume) if cfg.trainer.resume else None
     seed_everything(cfg.seed)
@@ -50,7 +54,7 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     schedule = build_schedule(cfg.optimizer, total_steps)
 
     trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, run_dir, config, cfg.seed, device,
-                      score_window=cfg.curriculum.score_window)
+                      score_window=cfg.curriculum.score_window, dist=dist)
     if resume_state is not None:
         try:
             trainer.load_state_dict(resume_state)
@@ -59,14 +63,17 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
                 f"Checkpoint {cfg.trainer.resume} does not fit this config ({str(err).splitlines()[0]}). "
                 "Fix: resume with the model/curriculum/optimizer settings it was trained with."
             ) from None
+    if not dist.is_main:  # only rank 0 reports
+        return trainer.fit(Trackers([]), stop_at=stop_at)
     # trackers start last, so bad input never leaves an empty W&B run behind
     trackers, wandb_tracker = build_trackers(cfg, run_dir, config, trainer.extra_state.get("wandb_run_id"))
     if wandb_tracker is not None:
         trainer.extra_state["wandb_run_id"] = wandb_tracker.run_id  # a resume continues the same W&B run
 
-    log.info(f"bicameral: {model.num_params() / 1e6:.2f}M params on {device}, curriculum={cfg.curriculum.name} "
-             f"levels={curriculum.levels}, {len(data.train):,} train / {len(data.val):,} val tokens, "
-             f"run dir {run_dir}")
+    processes = f" x {dist.world_size} processes" if dist.enabled else ""
+    log.info(f"bicameral: {model.num_params() / 1e6:.2f}M params on {device}{processes}, "
+             f"curriculum={cfg.curriculum.name} levels={curriculum.levels}, "
+             f"{len(data.train):,} train / {len(data.val):,} val tokens, run dir {run_dir}")
     if resume_state is not None:
         log.info(f"Resumed from {cfg.trainer.resume} at step {trainer.step}, cutoff={curriculum.cutoff}")
     start = time.perf_counter()

@@ -17,13 +17,14 @@ import torch
 from bicameral.checkpoint import save_checkpoint
 from bicameral.curriculum import Curriculum, UnlockEvent
 from bicameral.data import Split, TrainBatches, val_batches
+from bicameral.distributed import SINGLE_PROCESS, Dist, weights_checksum
 from bicameral.errors import BicameralError
 from bicameral.schedule import CosineWithRestarts
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BicameralError(f"trainer.device={name} but CUDA is not available. Fix: trainer.device=auto or cpu.")
@@ -42,18 +43,25 @@ def _tensors(values: list[float], device: torch.device) -> list[torch.Tensor]:
 class Trainer:
     def __init__(self, cfg, model, optimizer, schedule: CosineWithRestarts, curriculum: Curriculum,
                  data: Split, run_dir: str | Path, config: dict, seed: int, device: torch.device,
-                 score_window: int | None = None):
+                 score_window: int | None = None, dist: Dist = SINGLE_PROCESS):
         self.cfg, self.model, self.optimizer, self.schedule = cfg, model, optimizer, schedule
-        self.curriculum, self.data = curriculum, data
+        self.curriculum, self.data, self.dist = curriculum, data, dist
         self.run_dir, self.config, self.device = Path(run_dir), config, device
         self.total_steps = cfg.epochs * cfg.steps_per_epoch
-        self.batches = TrainBatches(data.train, cfg.batch_size, model.cfg.seq_len, seed)
-        self.tokens_per_step = cfg.batch_size * cfg.accum_steps * model.cfg.seq_len
+        # each rank draws its own batches; rank 0 draws what a single process would
+        self.batches = TrainBatches(data.train, cfg.batch_size, model.cfg.seq_len, seed + 7919 * dist.rank)
+        self.tokens_per_step = cfg.batch_size * cfg.accum_steps * model.cfg.seq_len * dist.world_size
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
         self.autocast = (
             torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         )
-        self.forward = torch.compile(model) if cfg.compile else model
+        self.ddp = None
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        trained = self.ddp or model
+        self.forward = torch.compile(trained) if cfg.compile else trained
         self.step = 0
         self.log_losses: list[torch.Tensor] = []  # this log window's step losses
         self.log_shares: list[torch.Tensor] = []
@@ -71,11 +79,15 @@ class Trainer:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=self.device)
         share_sum = torch.zeros((), device=self.device)
-        for _ in range(self.cfg.accum_steps):
+        for micro in range(self.cfg.accum_steps):
             x, y = (t.to(self.device, non_blocking=True) for t in self.batches.next())
-            with self.autocast:
-                out = self.forward(x, y)
-            (out.loss / self.cfg.accum_steps).backward()
+            # DDP averages gradients once per optimizer step, on the last micro-batch
+            last = micro == self.cfg.accum_steps - 1
+            sync = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
+            with sync:
+                with self.autocast:
+                    out = self.forward(x, y)
+                (out.loss / self.cfg.accum_steps).backward()
             loss_sum += out.loss.detach()
             share_sum += out.freq_share
         if self.cfg.grad_clip is not None:
@@ -114,9 +126,10 @@ class Trainer:
         return self.summary()
 
     def _report(self, tokens_per_s: float) -> None:
-        """Log the window, then let the curriculum judge the smoothed score."""
-        loss = torch.stack(self.log_losses).mean().item()
-        share = torch.stack(self.log_shares).mean().item()
+        """Log the window, then let the curriculum judge the smoothed score (averaged over ranks)."""
+        window = torch.stack([torch.stack(self.log_losses).mean(), torch.stack(self.log_shares).mean(),
+                              torch.stack(list(self.score_losses)).mean()])
+        loss, share, score = self.dist.mean(window).tolist()
         self.log_losses.clear()
         self.log_shares.clear()
         self.trackers.log("train", {
@@ -131,7 +144,6 @@ class Trainer:
             "tokens": self.step * self.tokens_per_step,
             "tokens_per_s": tokens_per_s,
         })
-        score = torch.stack(list(self.score_losses)).mean().item()
         event = self.curriculum.observe(self.step, score)
         if event is not None:
             self.apply_unlock(event, share)
@@ -146,21 +158,30 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> float:
         self.model.eval()
-        losses, shares = [], []
-        for x, y in val_batches(self.data.val, self.cfg.batch_size, self.model.cfg.seq_len, self.cfg.val_batches):
+        totals = torch.zeros(3, device=self.device)  # loss sum, share sum, batches
+        batches = val_batches(self.data.val, self.cfg.batch_size, self.model.cfg.seq_len, self.cfg.val_batches)
+        for i, (x, y) in enumerate(batches):
+            if i % self.dist.world_size != self.dist.rank:  # ranks share the fixed val windows
+                continue
             with self.autocast:
-                out = self.forward(x.to(self.device), y.to(self.device))
-            losses.append(out.loss)
-            shares.append(out.freq_share)
-        val_loss = torch.stack(losses).mean().item()
+                out = self.model(x.to(self.device), y.to(self.device))
+            totals += torch.stack([out.loss.float(), out.freq_share, torch.ones((), device=self.device)])
+        loss_sum, share_sum, n = self.dist.sum(totals).tolist()
+        val_loss = loss_sum / n
         self.val_losses.append(val_loss)
         self.trackers.log("val", {"step": self.step, "tokens": self.step * self.tokens_per_step,
-                                  "val_loss": val_loss, "freq_share": torch.stack(shares).mean().item()})
+                                  "val_loss": val_loss, "freq_share": share_sum / n})
         return val_loss
 
     def summary(self) -> dict:
         unlocks = self.curriculum.history
         full = [e["step"] for e in unlocks if e["to_cutoff"] == self.model.n_bins]
+        ranks = {}
+        if self.dist.enabled:  # every rank must have unlocked alike and hold the same weights
+            mine = {"unlock_steps": [e["step"] for e in unlocks], "weights": weights_checksum(self.model)}
+            ranks = {"ranks": self.dist.gather(mine)}
+            if any(r != ranks["ranks"][0] for r in ranks["ranks"]):
+                raise RuntimeError(f"ranks diverged: {ranks['ranks']}")
         return {
             "step": self.step,
             "final_val_loss": self.val_losses[-1] if self.val_losses else math.nan,
@@ -168,6 +189,7 @@ class Trainer:
             "final_cutoff": self.curriculum.cutoff,
             "unlock_steps": [e["step"] for e in unlocks],
             "steps_to_full_resolution": full[0] if full else (0 if self.curriculum.finished else None),
+            **ranks,
         }
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -179,7 +201,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "curriculum": self.curriculum.state_dict(),
             "step": self.step,
-            "batches": self.batches.state_dict(),
+            "batches": self.dist.gather(self.batches.state_dict()),  # one data order per rank
             "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
                         "score": _floats(self.score_losses), "val": list(self.val_losses)},
             "rng": {
@@ -198,7 +220,10 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         self.curriculum.load_state_dict(state["curriculum"])
         self.step = state["step"]
-        self.batches.load_state_dict(state["batches"])
+        if len(state["batches"]) != self.dist.world_size:
+            raise ValueError(f"checkpoint holds {len(state['batches'])} ranks' data order, this run has "
+                             f"{self.dist.world_size} processes")
+        self.batches.load_state_dict(state["batches"][self.dist.rank])
         windows = state["windows"]
         self.log_losses = _tensors(windows["log"], self.device)
         self.log_shares = _tensors(windows["share"], self.device)
@@ -214,4 +239,6 @@ class Trainer:
         self.model.set_cutoff(self.curriculum.cutoff)
 
     def save(self) -> None:
-        save_checkpoint(self.state_dict(), self.run_dir / self.cfg.ckpt)
+        state = self.state_dict()  # every rank takes part: the data order is gathered from all
+        if self.dist.is_main:
+            save_checkpoint(state, self.run_dir / self.cfg.ckpt)

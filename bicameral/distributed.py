@@ -1,0 +1,83 @@
+"""Data parallel training under torchrun: one process per GPU (or per CPU worker, with gloo).
+
+Every rank trains on its own batches; DDP averages the gradients, so weights stay identical.
+Every decision that must agree across ranks (the curriculum's score) is made on all-reduced
+values, so every rank unlocks at the same step. Only rank 0 logs and writes checkpoints.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The average over ranks of a tensor (a no-op on one process)."""
+        if not self.enabled:
+            return values
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)  # gloo has no AVG
+        return values / self.world_size
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return values
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        return values
+
+    def gather(self, obj) -> list:
+        """Every rank's `obj`, in rank order, on every rank."""
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj):
+        """Rank 0's `obj` on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+SINGLE_PROCESS = Dist()
+
+
+def init_distributed(use_cuda: bool) -> Dist:
+    """Join the torchrun process group when launched by torchrun; a single process otherwise."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return SINGLE_PROCESS
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    return Dist(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def weights_checksum(model: torch.nn.Module) -> str:
+    """A short hash of every parameter's bytes: equal across ranks iff the weights are identical."""
+    digest = hashlib.sha1()
+    for p in model.parameters():
+        digest.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
