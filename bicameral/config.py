@@ -153,6 +153,8 @@ def check_config(cfg) -> None:
         f"model.time_window={m.time_window} must be in 1..seq_len={m.seq_len}, or null for full causal attention.",
     )
     _require(m.arch in ("bicameral", "transformer"), f"model.arch={m.arch!r}: use bicameral or transformer.")
+    _require(m.freq_impl in ("fft", "toeplitz"), f"model.freq_impl={m.freq_impl!r}: use fft or toeplitz.")
+    _require(m.time_impl in ("blocked", "flex"), f"model.time_impl={m.time_impl!r}: use blocked or flex.")
     _require(
         m.arch == "bicameral" or cfg.curriculum.name == "none",
         f"curriculum={cfg.curriculum.name} unlocks frequency bands, but model.arch={m.arch} has no frequency path. "

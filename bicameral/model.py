@@ -31,6 +31,8 @@ class ModelConfig:
     n_heads: int = 4
     kernel_len: int = 64  # reach of the frequency path, in lags (bicameral only)
     time_window: int | None = 16  # the seed's --chunk; None = full causal attention (bicameral only)
+    freq_impl: str = "fft"  # fft (reference) | toeplitz (blockwise matmuls, for kernel_len << seq_len)
+    time_impl: str = "blocked"  # blocked (reference, SDPA on window blocks) | flex (flex_attention, for GPUs)
     mlp_ratio: int = 4
     dropout: float = 0.0
 
@@ -53,7 +55,7 @@ class ModelOutput(NamedTuple):
 class FrequencyPath(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.seq_len, self.kernel_len = cfg.seq_len, cfg.kernel_len
+        self.seq_len, self.kernel_len, self.impl = cfg.seq_len, cfg.kernel_len, cfg.freq_impl
         self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.spectrum = nn.Parameter(self._init_spectrum(cfg))  # (C, n_bins, 2) real view of complex W
@@ -81,7 +83,7 @@ class FrequencyPath(nn.Module):
         return self.full_kernel()[:, : self.kernel_len]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
-        return self.out_proj(causal_conv(self.in_proj(x), self.kernel()))
+        return self.out_proj(causal_conv(self.in_proj(x), self.kernel(), self.impl))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,11 +131,28 @@ def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     return y.reshape(B, H, n * W, hd)[:, :, :T]
 
 
+_band_masks: dict = {}  # (T, window, device) -> flex_attention BlockMask, built once per shape
+
+
+def flex_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
+    """sliding_window_attention through flex_attention: block-sparse kernels on GPU; (B, H, T, hd) each."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    T = q.shape[2]
+    key = (T, window, q.device)
+    if key not in _band_masks:
+        def band(b, h, q_idx, kv_idx):
+            return (q_idx >= kv_idx) & (q_idx - kv_idx < window)
+
+        _band_masks[key] = create_block_mask(band, None, None, T, T, device=q.device)
+    return flex_attention(q, k, v, block_mask=_band_masks[key])
+
+
 class TimePath(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         assert cfg.d_model % cfg.n_heads == 0, "d_model must be divisible by n_heads"
-        self.n_heads, self.window = cfg.n_heads, cfg.time_window
+        self.n_heads, self.window, self.impl = cfg.n_heads, cfg.time_window, cfg.time_impl
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
         self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         cos, sin = rotary_tables(cfg.seq_len, cfg.d_model // cfg.n_heads)
@@ -147,6 +166,8 @@ class TimePath(nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # (B, H, T, hd)
         if self.window is None or self.window >= T:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif self.impl == "flex":
+            y = flex_window_attention(q, k, v, self.window)
         else:
             y = sliding_window_attention(q, k, v, self.window)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, C))

@@ -8,6 +8,7 @@ FFTs run in fp32 (or fp64) even under bf16 autocast: bf16 FFTs lose too much pre
 """
 
 import torch
+import torch.nn.functional as F
 
 
 def band_mask(n_bins: int, cutoff: int, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -33,8 +34,21 @@ def kernel_from_spectrum(
     return full[:, :kernel_len]
 
 
-def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """y[b, t, c] = sum_{j < K, j <= t} kernel[c, j] * x[b, t - j, c]; x (B, T, C), kernel (C, K)."""
+def causal_conv(x: torch.Tensor, kernel: torch.Tensor, impl: str = "fft") -> torch.Tensor:
+    """y[b, t, c] = sum_{j < K, j <= t} kernel[c, j] * x[b, t - j, c]; x (B, T, C), kernel (C, K).
+
+    impl "fft": zero-padded FFTs of size >= T + K - 1 (the reference; any K).
+    impl "toeplitz": blockwise matmuls, for a reach K much shorter than T (see toeplitz_causal_conv).
+    """
+    if impl == "toeplitz":
+        return toeplitz_causal_conv(x, kernel)
+    if impl != "fft":
+        raise ValueError(f"unknown causal_conv impl {impl!r}: use fft or toeplitz")
+    return fft_causal_conv(x, kernel)
+
+
+def fft_causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """causal_conv by FFT: x (B, T, C), kernel (C, K) -> (B, T, C)."""
     B, T, C = x.shape
     K = kernel.shape[-1]
     n = fft_size(T + K - 1)  # long enough that the circular wrap never reaches the kept outputs
@@ -44,3 +58,24 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         kf = torch.fft.rfft(kernel.to(dtype), n=n)  # (C, n//2+1)
         y = torch.fft.irfft(xf * kf, n=n)[..., :T]  # (B, C, T)
     return y.transpose(1, 2).to(x.dtype)
+
+
+def toeplitz_causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """causal_conv as matmuls: x (B, T, C), kernel (C, K) -> (B, T, C).
+
+    With blocks of K steps, output block n depends only on input blocks n-1 and n, through one
+    (K, 2K) Toeplitz matrix per channel. So the whole conv is one batched matmul over channels:
+    dense, tensor-core friendly under bf16 autocast (fp32 accumulation), 4*K*T multiply-adds per
+    channel and sequence against the FFT's padded transforms of size >= T + K - 1.
+    """
+    B, T, C = x.shape
+    K = kernel.shape[-1]
+    n = -(-T // K)  # blocks
+    lag = torch.arange(K, device=x.device)[:, None] + K - torch.arange(2 * K, device=x.device)  # (K, 2K)
+    # column j < K reads the previous block, j >= K this one; lag = output pos - input pos
+    taps = F.pad(kernel, (0, K))[:, lag.clamp(0, 2 * K - 1)]  # (C, K, 2K), zero where lag >= K
+    taps = taps * (lag >= 0)  # zero where the input is in the future
+    windows = F.pad(x, (0, 0, K, n * K - T)).unfold(1, 2 * K, K)  # (B, n, C, 2K): previous + own block
+    windows = windows.permute(2, 3, 0, 1).reshape(C, 2 * K, B * n)  # channels lead: one matmul each
+    y = torch.bmm(taps.to(x.dtype), windows)  # (C, K, B * n)
+    return y.view(C, K, B, n).permute(2, 3, 1, 0).reshape(B, n * K, C)[:, :T]

@@ -157,3 +157,48 @@ def test_changing_the_cutoff_never_recompiles():
         outputs.append(compiled(idx).logits)
     assert counters["stats"]["unique_graphs"] == 1
     assert not torch.allclose(outputs[0], outputs[-1])  # the new cutoff did take effect
+
+
+@pytest.mark.parametrize("T", [64, 50, 13])
+def test_toeplitz_conv_matches_the_fft_reference(T):
+    x = torch.randn(2, T, 3, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(3, 16, dtype=torch.float64, requires_grad=True)
+    fast, ref = causal_conv(x, k, "toeplitz"), causal_conv(x, k, "fft")
+    assert (fast - ref).abs().max() < 1e-12
+    grads = [torch.autograd.grad(y.pow(2).sum(), (x, k)) for y in (fast, ref)]
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(*grads))
+
+
+def test_toeplitz_conv_error_in_float32_is_float32_sized():
+    x, k = torch.randn(4, 256, 32, dtype=torch.float64), torch.randn(32, 64, dtype=torch.float64) / 8
+    ref = causal_conv(x, k, "fft")
+    fast = causal_conv(x.float(), k.float(), "toeplitz").double()
+    assert ((fast - ref).norm() / ref.norm()).item() < 1e-5
+
+
+def test_flex_time_path_matches_the_reference():
+    q, k, v = (torch.randn(2, 2, 48, 8) for _ in range(3))
+    from bicameral.model import flex_window_attention
+
+    assert torch.allclose(flex_window_attention(q, k, v, 8), sliding_window_attention(q, k, v, 8), atol=1e-5)
+
+
+@pytest.mark.parametrize("impl", [{"freq_impl": "toeplitz"}, {"time_impl": "flex"}])
+def test_fast_paths_keep_the_model_causal_and_equal(impl):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    reference = LanguageModel(CFG).double().eval()
+    fast = LanguageModel(replace(CFG, **impl)).double().eval()
+    fast.load_state_dict(reference.state_dict())
+    idx = torch.randint(0, 256, (2, CFG.seq_len))
+    for cutoff in default_levels(CFG.seq_len):
+        reference.set_cutoff(cutoff)
+        fast.set_cutoff(cutoff)
+        changed = idx.clone()
+        changed[:, 30:] = 0
+        with torch.no_grad():
+            a, b, c = reference(idx).logits, fast(idx).logits, fast(changed).logits
+        tol = 1e-10 if "freq_impl" in impl else 1e-5  # flex_attention computes in float32
+        assert (a - b).abs().max() < tol
+        assert (b[:, :30] - c[:, :30]).abs().max() < tol
