@@ -1,0 +1,188 @@
+"""Benchmarks: training steps of the bicameral model against the transformer baseline, and the mixers alone.
+
+Both models are timed in the same process on the same device, same width, depth, batch and seq_len:
+warm-up steps first, then the median of timed repeats (CUDA events on a GPU, a wall clock on CPU).
+    python -m bicameral.bench --sizes small,base --seq-lens 1024,4096 --compile --out bench.json
+    python -m bicameral.bench --mixers --sizes small --batch-size 32
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+
+from bicameral.model import FrequencyPath, LanguageModel, ModelConfig, TimePath
+
+SIZES = {  # width and depth of conf/model/{tiny,small,base}.yaml
+    "micro": dict(d_model=32, n_layers=2, n_heads=2, kernel_len=16),
+    "tiny": dict(d_model=128, n_layers=4, n_heads=4, kernel_len=64),
+    "small": dict(d_model=384, n_layers=6, n_heads=6, kernel_len=128),
+    "base": dict(d_model=768, n_layers=12, n_heads=12, kernel_len=128),
+}
+
+
+def timer(device: torch.device, fn: Callable[[], None], warmup: int, repeats: int) -> float:
+    """Median seconds of one call of fn, after warm-up calls (which also absorb compilation)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
+    """The card's measured dense matmul FLOP/s in `dtype`: the denominator of model FLOPs utilisation."""
+    n = 8192 if device.type == "cuda" else 1024
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    seconds = timer(device, lambda: a @ b, warmup=2, repeats=5)
+    return 2 * n**3 / seconds
+
+
+def model_flops_per_token(cfg: ModelConfig) -> float:
+    """Training FLOPs per token: 6 per weight of the matmuls, plus attention's scores and mixing.
+
+    The frequency path's FFTs (or Toeplitz matmuls) are left out: this counts the work a model
+    needs, not what an implementation spends, as MFU usually does.
+    """
+    d, L, T = cfg.d_model, cfg.n_layers, cfg.seq_len
+    if cfg.arch == "transformer":
+        mixer, keys = 4 * d * d, T / 2  # causal: each query sees half the keys on average
+    else:
+        mixer, keys = 3 * d * d + 4 * d * d, min(cfg.time_window or T, T)  # freq in/out, gate; attention
+    weights = L * (mixer + 2 * cfg.mlp_ratio * d * d) + d * cfg.vocab_size
+    return 6 * weights + 12 * L * d * keys
+
+
+def peak_memory_gb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                   repeats: int, peak_flops: float) -> dict:
+    """tokens/s, step time, MFU and peak memory of full training steps (forward, backward, AdamW)."""
+    torch.manual_seed(0)
+    model = LanguageModel(cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    forward = torch.compile(model) if compile else model
+    idx = torch.randint(0, cfg.vocab_size, (batch_size, cfg.seq_len + 1), device=device)
+    x, y = idx[:, :-1], idx[:, 1:]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step():
+        with autocast:
+            loss = forward(x, y).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = timer(device, step, warmup, repeats)
+    tokens = batch_size * cfg.seq_len
+    return {
+        "arch": cfg.arch, "freq_impl": cfg.freq_impl, "time_impl": cfg.time_impl, "params": model.num_params(),
+        "step_ms": 1e3 * seconds, "tokens_per_s": tokens / seconds,
+        "mfu": model_flops_per_token(cfg) * tokens / seconds / peak_flops, "peak_memory_gb": peak_memory_gb(device),
+    }
+
+
+def bench_mixers(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                 repeats: int) -> list[dict]:
+    """Forward + backward of each mixer alone on (B, T, D) activations: frequency path (each impl),
+    time path (windowed attention) and full causal attention (the transformer's mixer)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    x = torch.randn(batch_size, cfg.seq_len, cfg.d_model, device=device, requires_grad=True)
+    candidates = {
+        "freq/fft": FrequencyPath(replace(cfg, freq_impl="fft")),
+        "freq/toeplitz": FrequencyPath(replace(cfg, freq_impl="toeplitz")),
+        "time/blocked": TimePath(replace(cfg, time_impl="blocked")),
+        "attention/causal": TimePath(replace(cfg, time_window=None)),
+    }
+    if device.type == "cuda":
+        candidates["time/flex"] = TimePath(replace(cfg, time_impl="flex"))
+    rows = []
+    for name, module in candidates.items():
+        module = module.to(device)
+        run = torch.compile(module) if compile else module
+        autocast = torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda")
+
+        def fwd_bwd(run=run, autocast=autocast):
+            with autocast:
+                out = run(x)
+            out.float().pow(2).mean().backward()
+
+        rows.append({"mixer": name, "fwd_bwd_ms": 1e3 * timer(device, fwd_bwd, warmup, repeats)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="small", help=f"comma list of {', '.join(SIZES)}")
+    parser.add_argument("--seq-lens", default="1024", help="comma list, e.g. 1024,4096")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 4 on CPU")
+    parser.add_argument("--freq-impls", default="fft,toeplitz", help="frequency path implementations to time")
+    parser.add_argument("--time-impl", default=None, help="blocked | flex (default: flex on a GPU, else blocked)")
+    parser.add_argument("--mixers", action="store_true", help="time the mixers alone instead of training steps")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models (GPU)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    batch_size = args.batch_size or (32 if device.type == "cuda" else 4)
+    time_impl = args.time_impl or ("flex" if device.type == "cuda" else "blocked")
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    peak = matmul_rate(device, torch.bfloat16 if device.type == "cuda" else torch.float32)
+    report = {"device": card, "torch": torch.__version__, "batch_size": batch_size, "compile": args.compile,
+              "matmul_tflops": peak / 1e12, "results": []}
+    print(f"{card}: measured matmul {peak / 1e12:.1f} TFLOP/s, batch {batch_size}, compile={args.compile}")
+
+    for size in args.sizes.split(","):
+        for seq_len in (int(s) for s in args.seq_lens.split(",")):
+            cfg = ModelConfig(seq_len=seq_len, time_impl=time_impl, **SIZES[size])
+            shape = {"size": size, "seq_len": seq_len}
+            if args.mixers:
+                for row in bench_mixers(cfg, batch_size, device, args.compile, args.warmup, args.repeats):
+                    report["results"].append({**shape, **row})
+                    print(f"  {size} L={seq_len} {row['mixer']:<18} fwd+bwd {row['fwd_bwd_ms']:8.2f} ms")
+                continue
+            baseline = bench_training(replace(cfg, arch="transformer"), batch_size, device, args.compile,
+                                      args.warmup, args.repeats, peak)
+            report["results"].append({**shape, **baseline})
+            print(f"  {size} L={seq_len} transformer        {baseline['tokens_per_s']:>10,.0f} tok/s "
+                  f"{baseline['step_ms']:8.1f} ms  MFU {baseline['mfu']:.1%}")
+            for impl in args.freq_impls.split(","):
+                row = bench_training(replace(cfg, freq_impl=impl), batch_size, device, args.compile,
+                                     args.warmup, args.repeats, peak)
+                row["vs_transformer"] = row["tokens_per_s"] / baseline["tokens_per_s"]
+                report["results"].append({**shape, **row})
+                print(f"  {size} L={seq_len} bicameral/{impl:<9} {row['tokens_per_s']:>10,.0f} tok/s "
+                      f"{row['step_ms']:8.1f} ms  MFU {row['mfu']:.1%}  x{row['vs_transformer']:.2f} of transformer")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
