@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from bicameral.config import register_configs
 from bicameral.errors import BicameralError
+from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.run import train
 
 register_configs()
@@ -30,6 +31,8 @@ def main(cfg: DictConfig) -> float:
         cfg.logger.name = cfg.logger.name or hydra_cfg.job.override_dirname or None
     try:
         summary = train(cfg, run_dir=hydra_cfg.runtime.output_dir, stop_at=cfg.trainer.stop_at)
+    except Preempted:  # checkpointed; a scheduler may run the job again to resume it
+        raise SystemExit(PREEMPTED_EXIT_CODE) from None
     except BicameralError as err:  # bad input: one clear line, no traceback
         log.error(f"error: {err}")
         if multirun:

@@ -78,13 +78,14 @@ class TrainerConfig:
     batch_size: int = 16  # sequences per micro-batch
     accum_steps: int = 1  # micro-batches per optimizer step
     grad_clip: float | None = 1.0
+    max_nonfinite_steps: int = 10  # non-finite gradients in a row before the run stops
     log_every: int = 10
     val_every: int = 100
     val_batches: int = 8
     restart_lr: bool = True  # the LR cycle restarts at its peak at each unlock
     ckpt: str | None = "checkpoint.pt"  # relative to the run dir; None = no checkpoints
     ckpt_every: int = 200
-    resume: str | None = None  # a checkpoint to continue from
+    resume: str | None = "auto"  # a checkpoint file; auto = the newest valid one in the run dir, if any; null = fresh
     stop_at: int | None = None  # stop (checkpointed) after this step; the LR schedule still spans all epochs
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
@@ -141,7 +142,7 @@ def check_config(cfg) -> None:
     """Values of the right type that still cannot work, caught before any work starts."""
     m, t, o = cfg.model, cfg.trainer, cfg.optimizer
     for key in ("epochs", "steps_per_epoch", "batch_size", "accum_steps", "log_every", "val_every",
-                "val_batches", "ckpt_every"):
+                "val_batches", "ckpt_every", "max_nonfinite_steps"):
         _require(t[key] >= 1, f"trainer.{key}={t[key]} must be >= 1.")
     for key in ("seq_len", "d_model", "n_layers", "n_heads", "vocab_size", "mlp_ratio"):
         _require(m[key] >= 1, f"model.{key}={m[key]} must be >= 1.")

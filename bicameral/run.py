@@ -1,6 +1,7 @@
 """One training run: config -> data, model, optimizer/schedule, curriculum, trackers -> Trainer.fit."""
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -10,9 +11,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bicameral.build import build_curriculum, build_data, build_model, build_optimizer, build_schedule
-from bicameral.checkpoint import CheckpointError, load_checkpoint
-from bicameral.config import check_config
+from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint
+from bicameral.config import ConfigError, check_config
 from bicameral.distributed import init_distributed
+from bicameral.preemption import Preempted
 from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
 from bicameral.trainer import Trainer, pick_device
 
@@ -29,9 +31,37 @@ def build_trackers(cfg: DictConfig, run_dir: Path, config: dict, wandb_run_id: s
     trackers = [ConsoleTracker(cfg.trainer.steps_per_epoch), JsonlTracker(run_dir)]
     wandb_tracker = None
     if cfg.logger.backend == "wandb":
-        wandb_tracker = WandbTracker(run_dir, cfg, config, run_id=wandb_run_id)
-        trackers.append(wandb_tracker)
-    return Trackers(trackers), wandb_tracker
+        try:
+            wandb_tracker = WandbTracker(run_dir, cfg, config, run_id=wandb_run_id)
+            trackers.append(wandb_tracker)
+        except Exception as err:  # no network, bad credentials, a wandb bug: never worth a run
+            log.warning(f"W&B could not start ({type(err).__name__}: {err}); training goes on without it. "
+                        "The run's record is in metrics.jsonl and events.jsonl; rerun with logger.mode=offline "
+                        "to keep a W&B copy that `wandb sync` uploads later.")
+    return Trackers(trackers, optional=(wandb_tracker,) if wandb_tracker else ()), wandb_tracker
+
+
+def ensure_writable(run_dir: Path) -> None:
+    """Fail before any work when the run dir cannot take files."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write_test_{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"Output dir {run_dir} is not writable ({err.strerror or err}). Fix: hydra.run.dir=<a writable folder>."
+        ) from None
+
+
+def find_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | None]:
+    """The checkpoint to continue from: trainer.resume's file, or with auto the newest valid one in run_dir."""
+    if cfg.resume is None:
+        return None, None
+    if cfg.resume != "auto":
+        return Path(cfg.resume), load_checkpoint(cfg.resume)
+    found = newest_valid_checkpoint(run_dir, cfg.ckpt) if cfg.ckpt else None
+    return found if found is not None else (None, None)
 
 
 def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> dict:
@@ -43,8 +73,9 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     dist = init_distributed(use_cuda)
     device = pick_device(cfg.trainer.device, dist.local_rank)
     run_dir = Path(dist.broadcast(str(run_dir)))  # each rank's Hydra made its own dir; rank 0's is the run's
+    ensure_writable(run_dir)
     # everything that can fail on bad input happens before the first step
-    resume_state = load_checkpoint(cfg.trainer.resume) if cfg.trainer.resume else None
+    resume_path, resume_state = find_resume(cfg.trainer, run_dir)
     seed_everything(cfg.seed)
     data = build_data(cfg.data, cfg.model.seq_len)
     model = build_model(cfg.model).to(device)
@@ -60,8 +91,8 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
             trainer.load_state_dict(resume_state)
         except (RuntimeError, KeyError, ValueError) as err:
             raise CheckpointError(
-                f"Checkpoint {cfg.trainer.resume} does not fit this config ({str(err).splitlines()[0]}). "
-                "Fix: resume with the model/curriculum/optimizer settings it was trained with."
+                f"Checkpoint {resume_path} does not fit this config ({str(err).splitlines()[0]}). "
+                "Fix: resume with the settings it was trained with, or start fresh with trainer.resume=null."
             ) from None
     if not dist.is_main:  # only rank 0 reports
         return trainer.fit(Trackers([]), stop_at=stop_at)
@@ -75,10 +106,14 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
              f"curriculum={cfg.curriculum.name} levels={curriculum.levels}, "
              f"{len(data.train):,} train / {len(data.val):,} val tokens, run dir {run_dir}")
     if resume_state is not None:
-        log.info(f"Resumed from {cfg.trainer.resume} at step {trainer.step}, cutoff={curriculum.cutoff}")
+        log.info(f"Resumed from {resume_path} at step {trainer.step}, cutoff={curriculum.cutoff}")
     start = time.perf_counter()
     try:
         summary = trainer.fit(trackers, stop_at=stop_at)
+    except Preempted as stop:  # checkpointed: a rerun in the same run dir resumes (trainer.resume=auto)
+        log.warning(f"{stop}: checkpoint saved, run again to resume")
+        trackers.fail(trainer.step, str(stop), kind="preempted")
+        raise
     except BaseException as err:  # recorded as failed everywhere, then raised as it was
         trackers.fail(trainer.step, f"{type(err).__name__}: {err}")
         raise

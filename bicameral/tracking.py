@@ -5,6 +5,7 @@ Every tracker takes the same records: `log(kind, record)` with kind one of
   "train"  {"step", "epoch", "epoch_step", "loss", "lr", "cutoff", "level", "freq_share", "tokens", "tokens_per_s"}
   "val"    {"step", "tokens", "val_loss", "freq_share"}
   "unlock" {"step", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason", "freq_share", ...}
+  "skip"   {"step", "skipped_steps"}: an update skipped for a non-finite gradient
 and `finish(summary)` once at the end, or `fail(step, error)` when training raised. Trackers never
 reach back into training.
 """
@@ -68,6 +69,8 @@ class ConsoleTracker:
             ]
         if kind == "val":
             return [f"  val_loss={r['val_loss']:.3f} (step {r['step']})", hemisphere_line(r["freq_share"])]
+        if kind == "skip":
+            return [f"  [SKIP] step {r['step']}: non-finite gradient, update skipped ({r['skipped_steps']} so far)"]
         if kind == "unlock":
             fields = UnlockEvent.__dataclass_fields__
             event = UnlockEvent(**{k: v for k, v in r.items() if k in fields})
@@ -77,8 +80,9 @@ class ConsoleTracker:
     def finish(self, summary: dict) -> None:
         pass
 
-    def fail(self, step: int, error: str) -> None:
-        log.error(f"Run failed at step {step}: {error}")
+    def fail(self, step: int, error: str, kind: str = "failed") -> None:
+        if kind == "failed":
+            log.error(f"Run failed at step {step}: {error}")
 
 
 class JsonlTracker:
@@ -94,7 +98,7 @@ class JsonlTracker:
     def log(self, kind: str, record: dict) -> None:
         if kind in ("train", "val"):
             self._write(self.metrics, {"kind": kind, **record})
-        elif kind == "unlock":
+        elif kind in ("unlock", "skip"):
             self._write(self.events, {"kind": kind, **record})
 
     @staticmethod
@@ -105,8 +109,8 @@ class JsonlTracker:
     def finish(self, summary: dict) -> None:
         self._close({"kind": "finish", **summary})
 
-    def fail(self, step: int, error: str) -> None:
-        self._close({"kind": "failed", "step": step, "error": error})
+    def fail(self, step: int, error: str, kind: str = "failed") -> None:
+        self._close({"kind": kind, "step": step, "error": error})
 
     def _close(self, last_record: dict) -> None:
         self._write(self.events, last_record)
@@ -154,6 +158,8 @@ class WandbTracker:
             keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason")
             self.run.log({f"unlock/{k}": record[k] for k in keys} | {"unlock/step": step} | axes, step=step)
             self.unlocks.append([record[c] for c in self.UNLOCK_COLUMNS])
+        elif kind == "skip":
+            self.run.log({"train/skipped_steps": record["skipped_steps"], "global_step": step}, step=step)
 
     def finish(self, summary: dict) -> None:
         self.run.log({"unlocks": self.wandb.Table(columns=self.UNLOCK_COLUMNS, data=self.unlocks)})
@@ -165,25 +171,35 @@ class WandbTracker:
         if offline:
             log.info(f"W&B offline run saved; upload it with: wandb sync {run_dir}")
 
-    def fail(self, step: int, error: str) -> None:
-        self.run.summary["error"] = error
+    def fail(self, step: int, error: str, kind: str = "failed") -> None:
+        self.run.summary[kind] = error
         self.run.finish(exit_code=1)  # closed now, so the next multirun job starts a fresh run
 
 
 class Trackers:
-    """Fans each record out to every tracker."""
+    """Fans each record out to every tracker. An optional tracker (W&B) that raises is dropped with one
+    warning, so a service outage never stops training: the console and the JSONL record go on."""
 
-    def __init__(self, trackers: list):
-        self.trackers = trackers
+    def __init__(self, trackers: list, optional: tuple = ()):
+        self.trackers, self.optional = list(trackers), optional
+
+    def _each(self, method: str, *args) -> None:
+        for tracker in list(self.trackers):
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as err:
+                if tracker not in self.optional:
+                    raise
+                self.trackers.remove(tracker)
+                log.warning(f"{type(tracker).__name__} failed ({type(err).__name__}: {err}); training goes on "
+                            "without it. The run's record is in metrics.jsonl and events.jsonl.")
 
     def log(self, kind: str, record: dict) -> None:
-        for tracker in self.trackers:
-            tracker.log(kind, record)
+        self._each("log", kind, record)
 
     def finish(self, summary: dict) -> None:
-        for tracker in self.trackers:
-            tracker.finish(summary)
+        self._each("finish", summary)
 
-    def fail(self, step: int, error: str) -> None:
-        for tracker in self.trackers:
-            tracker.fail(step, error)
+    def fail(self, step: int, error: str, kind: str = "failed") -> None:
+        """Training stopped early: kind "failed" (it raised) or "preempted" (checkpointed, resumable)."""
+        self._each("fail", step, error, kind)

@@ -5,6 +5,7 @@ it sets the model's cutoff, restarts the LR cycle and tells the trackers.
 """
 
 import contextlib
+import logging
 import math
 import random
 import time
@@ -19,7 +20,10 @@ from bicameral.curriculum import Curriculum, UnlockEvent
 from bicameral.data import Split, TrainBatches, val_batches
 from bicameral.distributed import SINGLE_PROCESS, Dist, weights_checksum
 from bicameral.errors import BicameralError
+from bicameral.preemption import Preempted, StopRequest
 from bicameral.schedule import CosineWithRestarts
+
+log = logging.getLogger("bicameral")
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
@@ -29,6 +33,15 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BicameralError(f"trainer.device={name} but CUDA is not available. Fix: trainer.device=auto or cpu.")
     return device
+
+
+class NonFiniteError(BicameralError):
+    """Too many non-finite steps in a row: the run stops, its last good checkpoint kept."""
+
+
+def _mean(values: list[torch.Tensor]) -> torch.Tensor:
+    # a window of skipped steps only has no score: NaN, which no curriculum takes
+    return torch.stack(values).mean() if values else torch.tensor(math.nan)
 
 
 def _floats(values) -> list[float]:
@@ -67,12 +80,15 @@ class Trainer:
         self.log_shares: list[torch.Tensor] = []
         self.score_losses: deque[torch.Tensor] = deque(maxlen=score_window or cfg.log_every)  # judged
         self.val_losses: list[float] = []
+        self.skipped_steps = 0  # updates skipped for a non-finite gradient, in all
+        self.bad_in_a_row = 0
         self.extra_state: dict = {}  # e.g. the W&B run id, kept with the checkpoint
 
     # -- one optimizer step ---------------------------------------------------------------------
 
-    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """accum_steps micro-batches, clip, update; returns the mean loss and gate share (on device)."""
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """accum_steps micro-batches, clip, update; the mean loss and gate share (on device), or None
+        when the gradient was not finite and the update was skipped."""
         self.model.train()
         lr = self.schedule.lr_at(self.step)
         for group in self.optimizer.param_groups:
@@ -90,11 +106,30 @@ class Trainer:
                 (out.loss / self.cfg.accum_steps).backward()
             loss_sum += out.loss.detach()
             share_sum += out.freq_share
-        if self.cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
+        max_norm = self.cfg.grad_clip if self.cfg.grad_clip is not None else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        # one host sync per step; after DDP's all-reduce every rank sees the same norm and agrees
+        finite = bool(torch.isfinite(grad_norm).item())
+        if finite:
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if not finite:
+            return self._skip()
+        self.bad_in_a_row = 0
         return loss_sum / self.cfg.accum_steps, share_sum / self.cfg.accum_steps
+
+    def _skip(self) -> None:
+        """Count a skipped update; stop the run after max_nonfinite_steps of them in a row."""
+        self.skipped_steps += 1
+        self.bad_in_a_row += 1
+        self.trackers.log("skip", {"step": self.step + 1, "skipped_steps": self.skipped_steps})
+        if self.bad_in_a_row >= self.cfg.max_nonfinite_steps:
+            kept = f"; the last good checkpoint is {self.run_dir / self.cfg.ckpt}" if self.cfg.ckpt else ""
+            raise NonFiniteError(
+                f"{self.bad_in_a_row} non-finite gradients in a row at step {self.step + 1}{kept}. "
+                "Fix: lower optimizer.lr or trainer.grad_clip, or resume from that checkpoint."
+            )
+        return None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -105,30 +140,46 @@ class Trainer:
         self.model.set_cutoff(self.curriculum.cutoff)
         window_start, window_tokens = time.perf_counter(), 0
         first = True
-        while self.step < end:
-            if first or self.step % cfg.steps_per_epoch == 0:
-                self.trackers.log("epoch", {"epoch": self.step // cfg.steps_per_epoch})
-                first = False
-            loss, share = self.train_step()
-            self.step += 1
-            window_tokens += self.tokens_per_step
+        with StopRequest() as stop:
+            while self.step < end:
+                if first or self.step % cfg.steps_per_epoch == 0:
+                    self.trackers.log("epoch", {"epoch": self.step // cfg.steps_per_epoch})
+                    first = False
+                self._step()
+                window_tokens += self.tokens_per_step
+                if self.step % cfg.log_every == 0:
+                    elapsed = time.perf_counter() - window_start
+                    self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
+                    window_start, window_tokens = time.perf_counter(), 0
+                if self.step % cfg.val_every == 0 or self.step == self.total_steps:
+                    self.validate()
+                if cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end):
+                    self.save()
+                if self._stop_requested(stop):
+                    if cfg.ckpt and self.step % cfg.ckpt_every != 0 and self.step != end:
+                        self.save()
+                    stop.pass_on()
+                    raise Preempted(self.step)
+        return self.summary()
+
+    def _step(self) -> None:
+        """One optimizer step; a finite loss joins the log and score windows."""
+        result = self.train_step()
+        self.step += 1
+        if result is not None:
+            loss, share = result
             self.log_losses.append(loss)
             self.log_shares.append(share)
             self.score_losses.append(loss)
-            if self.step % cfg.log_every == 0:
-                elapsed = time.perf_counter() - window_start
-                self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
-                window_start, window_tokens = time.perf_counter(), 0
-            if self.step % cfg.val_every == 0 or self.step == self.total_steps:
-                self.validate()
-            if cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end):
-                self.save()
-        return self.summary()
+
+    def _stop_requested(self, stop: StopRequest) -> bool:
+        """A stop signal on any rank stops every rank at the same step."""
+        flag = torch.tensor([float(stop.signal is not None)], device=self.device)
+        return bool(self.dist.sum(flag).item()) if self.dist.enabled else stop.signal is not None
 
     def _report(self, tokens_per_s: float) -> None:
         """Log the window, then let the curriculum judge the smoothed score (averaged over ranks)."""
-        window = torch.stack([torch.stack(self.log_losses).mean(), torch.stack(self.log_shares).mean(),
-                              torch.stack(list(self.score_losses)).mean()])
+        window = torch.stack([_mean(self.log_losses), _mean(self.log_shares), _mean(list(self.score_losses))])
         loss, share, score = self.dist.mean(window).tolist()
         self.log_losses.clear()
         self.log_shares.clear()
@@ -240,5 +291,11 @@ class Trainer:
 
     def save(self) -> None:
         state = self.state_dict()  # every rank takes part: the data order is gathered from all
-        if self.dist.is_main:
-            save_checkpoint(state, self.run_dir / self.cfg.ckpt)
+        if not self.dist.is_main:
+            return
+        path = self.run_dir / self.cfg.ckpt
+        try:
+            save_checkpoint(state, path)
+        except OSError as err:  # a full disk: the previous checkpoint is untouched, training goes on
+            log.error(f"Checkpoint save at step {self.step} failed ({err.strerror or err}); "
+                      f"the previous checkpoint at {path} is kept.")

@@ -1,0 +1,236 @@
+"""Never lose a run: torn saves, exact resume anywhere, preemption, non-finite steps, failing services."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+import bicameral.checkpoint as checkpoint_module
+from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, save_checkpoint
+from bicameral.model import LanguageModel
+from bicameral.preemption import PREEMPTED_EXIT_CODE
+from bicameral.run import train
+from bicameral.trainer import NonFiniteError
+from tests.conftest import CONF_DIR, MICRO, ROOT
+
+
+def cfg_for(*extra):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=[
+            *MICRO, "logger=none", "trainer.epochs=2", "trainer.ckpt_every=4", "curriculum.unlock_threshold=5.2",
+            "trainer.accum_steps=2", "model.dropout=0.1", *extra])
+
+
+def rows(run_dir: Path, kind: str = "train") -> list[tuple]:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r.get("loss", r.get("val_loss")), r.get("lr"), r.get("cutoff")) for r in records
+            if r["kind"] == kind]
+
+
+def events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+# -- 1. atomic, verifiable checkpoints -----------------------------------------------------------
+
+SAVER = """
+import sys, torch
+from bicameral.checkpoint import save_checkpoint
+state = {k: 0 for k in ("optimizer", "schedule", "curriculum", "rng", "config")}
+step = 0
+while True:
+    step += 1
+    state.update(step=step, model={"w": torch.full((6_000_000,), float(step))})  # ~24 MB per save
+    save_checkpoint(state, sys.argv[1])
+    print(step, flush=True)
+"""
+
+
+def test_sigkill_mid_save_always_leaves_a_loadable_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    for kill_after in (0.05, 0.13, 0.21, 0.34, 0.55):
+        proc = subprocess.Popen([sys.executable, "-c", SAVER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # at least one complete save before the kill
+        time.sleep(kill_after)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        found = newest_valid_checkpoint(tmp_path, "checkpoint.pt")
+        assert found is not None
+        _, state = found
+        assert torch.all(state["model"]["w"] == state["step"])  # complete, not a torn write
+
+
+def test_torn_and_foreign_checkpoints_fail_naming_the_file(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint({k: 1 for k in checkpoint_module.REQUIRED_KEYS}, good)
+    torn = tmp_path / "torn.pt"
+    torn.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"torn\.pt cannot be read: it is truncated or not a checkpoint"):
+        load_checkpoint(torn)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match=r"foreign\.pt is not a bicameral checkpoint \(missing model"):
+        load_checkpoint(foreign)
+
+
+def test_resume_auto_picks_the_newest_valid_checkpoint_and_says_which(tmp_path, corpus_cache, caplog):
+    train(cfg_for(), tmp_path, stop_at=8)  # checkpoints at 4 (now .prev) and 8
+    latest = tmp_path / "checkpoint.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])  # the last save was torn
+    caplog.set_level("INFO", logger="bicameral")
+    summary = train(cfg_for(), tmp_path, stop_at=10)
+    assert f"Resumed from {tmp_path / 'checkpoint.prev.pt'} at step 4" in caplog.text
+    assert summary["step"] == 10
+
+
+# -- 2. exact resume ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, corpus_cache):
+    run_dir = tmp_path_factory.mktemp("straight")
+    summary = train(cfg_for(), run_dir)
+    return run_dir, summary
+
+
+@pytest.mark.parametrize("stop_at", [3, 10, 12, 23])  # mid-window; at an unlock; mid-level; after ckpt 20
+def test_interrupted_anywhere_the_run_continues_bit_for_bit(tmp_path, straight_run, stop_at):
+    straight_dir, straight = straight_run
+    unlock_steps = straight["unlock_steps"]
+    assert 10 in unlock_steps and 12 not in unlock_steps  # the stop points mean what their names say
+    train(cfg_for("trainer.ckpt_every=1000"), tmp_path, stop_at=stop_at)  # only the stop's own save
+    resumed = train(cfg_for(), tmp_path)
+    assert rows(tmp_path) == rows(straight_dir) and rows(tmp_path, "val") == rows(straight_dir, "val")
+    assert resumed["unlock_steps"] == unlock_steps
+    a, b = load_checkpoint(straight_dir / "checkpoint.pt"), load_checkpoint(tmp_path / "checkpoint.pt")
+    assert a["curriculum"] == b["curriculum"] and a["schedule"] == b["schedule"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+# -- 3. preemption --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_saves_logs_and_exits_resumably(tmp_path, corpus_cache, sig):
+    cmd = [sys.executable, "train.py", *MICRO, "logger=none", "trainer.steps_per_epoch=100000", "trainer.log_every=1",
+           "trainer.ckpt_every=100000", f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if "step 3/" in line:
+            proc.send_signal(sig)
+            break
+    out = proc.stdout.read()
+    assert proc.wait(timeout=60) == PREEMPTED_EXIT_CODE, out
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert f"preempted at step {state['step']}" in out and state["step"] >= 3
+    assert events(tmp_path)[-1] == {"kind": "preempted", "step": state["step"],
+                                    "error": f"preempted at step {state['step']}"}
+    rerun = subprocess.run([*cmd, f"trainer.stop_at={state['step'] + 2}"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert rerun.returncode == 0 and f"at step {state['step']}," in rerun.stdout  # resumed by itself
+
+
+# -- 4. numerical faults ----------------------------------------------------------------------------
+
+
+def poison_steps(monkeypatch, bad_calls: set[int]):
+    """Make the loss NaN on the given forward calls (training micro-batches and val batches alike)."""
+    forward, calls = LanguageModel.forward, {"n": 0}
+
+    def poisoned(self, idx, targets=None):
+        out = forward(self, idx, targets)
+        calls["n"] += 1
+        if targets is not None and self.training and calls["n"] in bad_calls:
+            return out._replace(loss=out.loss * float("nan"))
+        return out
+
+    monkeypatch.setattr(LanguageModel, "forward", poisoned)
+
+
+def test_non_finite_steps_are_skipped_counted_and_never_scored(tmp_path, corpus_cache, monkeypatch):
+    poison_steps(monkeypatch, {5, 6, 13})  # micro-batches of steps 3 and 7 (accum_steps=2)
+    summary = train(cfg_for("trainer.epochs=1"), tmp_path)
+    skips = [e for e in events(tmp_path) if e["kind"] == "skip"]
+    assert [(e["step"], e["skipped_steps"]) for e in skips] == [(3, 1), (7, 2)]
+    scores = [e["score"] for e in events(tmp_path) if e["kind"] == "unlock"]
+    assert scores and all(s == s for s in scores)  # no NaN ever judged
+    assert all(loss == loss for _, loss, _, _ in rows(tmp_path)) and summary["step"] == 20
+
+
+def test_too_many_non_finite_steps_stop_the_run_keeping_the_last_good_checkpoint(tmp_path, corpus_cache,
+                                                                                  monkeypatch):
+    poison_steps(monkeypatch, set(range(11, 1000)))  # every step from step 6 on
+    with pytest.raises(NonFiniteError, match="3 non-finite gradients in a row at step 8"):
+        train(cfg_for("trainer.max_nonfinite_steps=3"), tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 4
+    assert events(tmp_path)[-1]["kind"] == "failed"
+
+
+# -- 6. failing services ----------------------------------------------------------------------------
+
+
+def test_wandb_that_cannot_start_never_stops_training(tmp_path, corpus_cache, monkeypatch, caplog):
+    import wandb
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    summary = train(cfg_for("logger=wandb", "trainer.epochs=1"), tmp_path)
+    assert summary["step"] == 20 and "W&B could not start (ConnectionError: no network)" in caplog.text
+    assert events(tmp_path)[-1]["kind"] == "finish"
+
+
+def test_wandb_failing_mid_run_is_dropped_with_one_warning(tmp_path, corpus_cache, monkeypatch, caplog):
+    import wandb.sdk.wandb_run as wandb_run
+
+    def broken_log(self, *args, **kwargs):
+        raise RuntimeError("service went away")
+
+    monkeypatch.setattr(wandb_run.Run, "log", broken_log)
+    summary = train(cfg_for("logger=wandb", "trainer.epochs=1"), tmp_path)
+    assert summary["step"] == 20 and caplog.text.count("WandbTracker failed (RuntimeError: service went away)") == 1
+    assert len(rows(tmp_path)) == 4
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, corpus_cache, monkeypatch, caplog):
+    real_save, saves = torch.save, {"n": 0}
+
+    def save_until_full(obj, f, *args, **kwargs):
+        saves["n"] += 1
+        if saves["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", save_until_full)
+    summary = train(cfg_for("trainer.epochs=1"), tmp_path)
+    assert summary["step"] == 20
+    assert "Checkpoint save at step 8 failed (No space left on device)" in caplog.text
+    monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 4
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# -- 7. concurrent sweeps ---------------------------------------------------------------------------
+
+
+def test_two_sweeps_started_together_never_share_a_dir(tmp_path, corpus_cache):
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", *MICRO, "logger=none", "trainer.steps_per_epoch=2",
+           "trainer.val_every=2", "seed=0,1"]
+    env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache)}
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    assert all(p.wait(timeout=180) == 0 for p in procs)
+    sweeps = {p.parent for p in tmp_path.glob("multirun/*/*/*/metrics.jsonl")}
+    assert len(sweeps) == 2
+    checkpoints = list(tmp_path.glob("multirun/*/*/*/checkpoint.pt"))
+    assert len(checkpoints) == 4 and len(set(checkpoints)) == 4
