@@ -1,15 +1,16 @@
-"""Preemption: SIGTERM or SIGINT asks training to stop after the current optimizer step.
+"""Preemption: SIGTERM, SIGINT or SIGUSR2 asks training to stop after the current optimizer step.
 
 The trainer then saves a checkpoint, logs `preempted at step N` and stops. A handler that was
-installed before ours (submitit's, which requeues the job) is called after the save, so a
-requeued job finds the checkpoint and resumes (trainer.resume=auto).
+installed before ours is called after the save: under the submitit launcher that is submitit's
+SIGUSR2 handler (SLURM's warning before a timeout or preemption), which requeues the job; the
+requeued job finds the checkpoint in its run dir and resumes (trainer.resume=auto).
 """
 
 import signal
 from types import FrameType
 
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: stopped on purpose, safe to run again
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
 
 class Preempted(Exception):

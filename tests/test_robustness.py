@@ -118,7 +118,7 @@ def test_interrupted_anywhere_the_run_continues_bit_for_bit(tmp_path, straight_r
 # -- 3. preemption --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR2])
 def test_a_stop_signal_saves_logs_and_exits_resumably(tmp_path, corpus_cache, sig):
     cmd = [sys.executable, "train.py", *MICRO, "logger=none", "trainer.steps_per_epoch=100000", "trainer.log_every=1",
            "trainer.ckpt_every=100000", f"hydra.run.dir={tmp_path}"]
@@ -157,7 +157,7 @@ def poison_steps(monkeypatch, bad_calls: set[int]):
 
 
 def test_non_finite_steps_are_skipped_counted_and_never_scored(tmp_path, corpus_cache, monkeypatch):
-    poison_steps(monkeypatch, {5, 6, 13})  # micro-batches of steps 3 and 7 (accum_steps=2)
+    poison_steps(monkeypatch, {5, 6, 13})  # forward calls in steps 3 and 7 (2 micro-batches a step)
     summary = train(cfg_for("trainer.epochs=1"), tmp_path)
     skips = [e for e in events(tmp_path) if e["kind"] == "skip"]
     assert [(e["step"], e["skipped_steps"]) for e in skips] == [(3, 1), (7, 2)]
@@ -234,3 +234,19 @@ def test_two_sweeps_started_together_never_share_a_dir(tmp_path, corpus_cache):
     assert len(sweeps) == 2
     checkpoints = list(tmp_path.glob("multirun/*/*/*/checkpoint.pt"))
     assert len(checkpoints) == 4 and len(set(checkpoints)) == 4
+
+
+def test_the_signal_goes_on_to_the_handler_that_was_there_before(tmp_path):
+    """Under submitit, its SIGUSR2 handler requeues the job: it must still run, after our save."""
+    from bicameral.preemption import StopRequest
+
+    seen = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    try:
+        with StopRequest() as stop:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert stop.signal == signal.SIGUSR2 and seen == []  # ours first: the trainer saves
+            stop.pass_on()
+        assert seen == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
