@@ -250,3 +250,13 @@ def test_the_signal_goes_on_to_the_handler_that_was_there_before(tmp_path):
         assert seen == [signal.SIGUSR2]
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, corpus_cache):
+    from tests.wandb_offline import find_offline_runs, read_offline_run
+
+    train(cfg_for("logger=wandb"), tmp_path, stop_at=6)
+    train(cfg_for("logger=wandb"), tmp_path)  # trainer.resume=auto
+    first, second = (read_offline_run(d) for d in find_offline_runs(tmp_path))
+    assert first.run_id == second.run_id
+    assert [row["global_step"] for row in second.history if "train/loss" in row][0] == 10
