@@ -39,9 +39,9 @@ class NonFiniteError(BicameralError):
     """Too many non-finite steps in a row: the run stops, its last good checkpoint kept."""
 
 
-def _mean(values: list[torch.Tensor]) -> torch.Tensor:
+def _mean(values: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     # a window of skipped steps only has no score: NaN, which no curriculum takes
-    return torch.stack(values).mean() if values else torch.tensor(math.nan)
+    return torch.stack(values).mean() if values else torch.tensor(math.nan, device=device)
 
 
 def _floats(values) -> list[float]:
@@ -153,10 +153,11 @@ class Trainer:
                     window_start, window_tokens = time.perf_counter(), 0
                 if self.step % cfg.val_every == 0 or self.step == self.total_steps:
                     self.validate()
-                if cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end):
+                due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
+                if due:
                     self.save()
                 if self._stop_requested(stop):
-                    if cfg.ckpt and self.step % cfg.ckpt_every != 0 and self.step != end:
+                    if cfg.ckpt and not due:
                         self.save()
                     stop.pass_on()
                     raise Preempted(self.step)
@@ -174,13 +175,15 @@ class Trainer:
 
     def _stop_requested(self, stop: StopRequest) -> bool:
         """A stop signal on any rank stops every rank at the same step."""
+        if not self.dist.enabled:
+            return stop.signal is not None
         flag = torch.tensor([float(stop.signal is not None)], device=self.device)
-        return bool(self.dist.sum(flag).item()) if self.dist.enabled else stop.signal is not None
+        return bool(self.dist.sum(flag).item())
 
     def _report(self, tokens_per_s: float) -> None:
         """Log the window, then let the curriculum judge the smoothed score (averaged over ranks)."""
-        window = torch.stack([_mean(self.log_losses), _mean(self.log_shares), _mean(list(self.score_losses))])
-        loss, share, score = self.dist.mean(window).tolist()
+        means = [_mean(list(values), self.device) for values in (self.log_losses, self.log_shares, self.score_losses)]
+        loss, share, score = self.dist.mean(torch.stack(means)).tolist()
         self.log_losses.clear()
         self.log_shares.clear()
         self.trackers.log("train", {
@@ -252,6 +255,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "curriculum": self.curriculum.state_dict(),
             "step": self.step,
+            "skips": {"total": self.skipped_steps, "in_a_row": self.bad_in_a_row},
             "batches": self.dist.gather(self.batches.state_dict()),  # one data order per rank
             "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
                         "score": _floats(self.score_losses), "val": list(self.val_losses)},
@@ -271,6 +275,7 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         self.curriculum.load_state_dict(state["curriculum"])
         self.step = state["step"]
+        self.skipped_steps, self.bad_in_a_row = state["skips"]["total"], state["skips"]["in_a_row"]
         if len(state["batches"]) != self.dist.world_size:
             raise ValueError(f"checkpoint holds {len(state['batches'])} ranks' data order, this run has "
                              f"{self.dist.world_size} processes")
