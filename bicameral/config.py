@@ -12,7 +12,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from bicameral.errors import BicameralError
-from bicameral.model import ModelConfig
+from bicameral.model import HAS_FREQUENCY_PATH, MIXERS, ModelConfig
 
 
 @dataclass
@@ -153,13 +153,13 @@ def check_config(cfg) -> None:
         m.time_window is None or 1 <= m.time_window <= m.seq_len,
         f"model.time_window={m.time_window} must be in 1..seq_len={m.seq_len}, or null for full causal attention.",
     )
-    _require(m.arch in ("bicameral", "transformer"), f"model.arch={m.arch!r}: use bicameral or transformer.")
+    _require(m.arch in MIXERS, f"model.arch={m.arch!r}: use one of {', '.join(MIXERS)}.")
     _require(m.freq_impl in ("fft", "toeplitz"), f"model.freq_impl={m.freq_impl!r}: use fft or toeplitz.")
     _require(m.time_impl in ("blocked", "flex"), f"model.time_impl={m.time_impl!r}: use blocked or flex.")
     _require(
-        m.arch == "bicameral" or cfg.curriculum.name == "none",
+        m.arch in HAS_FREQUENCY_PATH or cfg.curriculum.name == "none",
         f"curriculum={cfg.curriculum.name} unlocks frequency bands, but model.arch={m.arch} has no frequency path. "
-        "Fix: add curriculum=none for the transformer baseline.",
+        "Fix: add curriculum=none for this model.",
     )
     _require(o.lr > 0, f"optimizer.lr={o.lr} must be > 0.")
     _require(o.name in ("adamw", "sgd"), f"optimizer.name={o.name!r} is unknown. Fix: optimizer=adamw or sgd.")

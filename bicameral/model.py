@@ -23,7 +23,7 @@ from bicameral.spectral import band_mask, causal_conv, kernel_from_spectrum
 
 @dataclass
 class ModelConfig:
-    arch: str = "bicameral"  # bicameral | transformer (the baseline)
+    arch: str = "bicameral"  # bicameral | transformer (the baseline) | freq_only | time_only (ablations)
     vocab_size: int = 256  # bytes: any UTF-8 text, no vocab files
     seq_len: int = 256
     d_model: int = 128
@@ -200,7 +200,35 @@ class AttentionMixer(nn.Module):
         return self.attn(x), x.new_zeros((), dtype=torch.float32)  # all of it is the time hemisphere
 
 
-MIXERS = {"bicameral": BicameralMixer, "transformer": AttentionMixer}
+class FrequencyOnlyMixer(nn.Module):
+    """Ablation: the frequency path alone (no time path, no gate)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.freq = FrequencyPath(cfg)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.freq(x), x.new_ones((), dtype=torch.float32)
+
+
+class TimeOnlyMixer(nn.Module):
+    """Ablation: the windowed time path alone (no frequency path, no gate)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.time = TimePath(cfg)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.time(x), x.new_zeros((), dtype=torch.float32)
+
+
+MIXERS = {
+    "bicameral": BicameralMixer,
+    "transformer": AttentionMixer,
+    "freq_only": FrequencyOnlyMixer,
+    "time_only": TimeOnlyMixer,
+}
+HAS_FREQUENCY_PATH = ("bicameral", "freq_only")
 
 
 class MLP(nn.Module):
@@ -245,7 +273,6 @@ class LanguageModel(nn.Module):
         for name, p in self.named_parameters():  # residual outputs scaled down with depth (GPT-2)
             if name.endswith("out_proj.weight") or name.endswith("mlp.down.weight"):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
-        self.cutoff = cfg.n_bins
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -260,7 +287,14 @@ class LanguageModel(nn.Module):
 
     @property
     def has_frequency_path(self) -> bool:
-        return self.cfg.arch == "bicameral"
+        return self.cfg.arch in HAS_FREQUENCY_PATH
+
+    @property
+    def cutoff(self) -> int:
+        """The current cutoff, read from the band mask itself (so a loaded state dict carries it)."""
+        if not self.has_frequency_path:
+            return self.n_bins
+        return int(self.blocks[0].mixer.freq.band_mask.sum().item())
 
     def set_cutoff(self, cutoff: int) -> None:
         """Pass frequency bins < cutoff in every layer (cutoff == n_bins: full resolution)."""
@@ -271,7 +305,6 @@ class LanguageModel(nn.Module):
         if self.has_frequency_path:
             for block in self.blocks:
                 block.mixer.freq.set_cutoff(cutoff)
-        self.cutoff = cutoff
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

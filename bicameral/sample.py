@@ -1,0 +1,66 @@
+"""Generate text from a checkpoint: python -m bicameral.sample CHECKPOINT --prompt "ROMEO:" [options]"""
+
+import argparse
+
+import torch
+
+from bicameral.checkpoint import load_checkpoint
+from bicameral.model import LanguageModel, ModelConfig
+from bicameral.tokenizer import ByteTokenizer
+
+
+def load_model(state: dict, device: torch.device) -> LanguageModel:
+    """A loaded checkpoint's model, at the cutoff it was trained to (the band mask is part of its state)."""
+    model = LanguageModel(ModelConfig(**state["config"]["model"]))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def generate(model: LanguageModel, prompt: torch.Tensor, new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample `new_tokens` after prompt (B, T0); the context is the last seq_len tokens."""
+    idx = prompt
+    for _ in range(new_tokens):
+        logits = model(idx[:, -model.cfg.seq_len:]).logits[:, -1].float()  # (B, vocab)
+        if temperature == 0:
+            next_id = logits.argmax(dim=-1, keepdim=True)
+        else:
+            logits = logits / temperature
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            probs = logits.softmax(dim=-1)
+            next_id = torch.multinomial(probs.cpu(), 1, generator=generator).to(idx.device)
+        idx = torch.cat([idx, next_id], dim=1)
+    return idx
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--prompt", default="\n")
+    parser.add_argument("--tokens", type=int, default=300, help="bytes to generate")
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    parser.add_argument("--top-k", type=int, default=40)
+    parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    model = load_model(load_checkpoint(args.checkpoint), device)
+    tokenizer = ByteTokenizer()
+    prompt = torch.tensor(tokenizer.encode(args.prompt), dtype=torch.long, device=device).repeat(args.samples, 1)
+    generator = torch.Generator().manual_seed(args.seed)
+    out = generate(model, prompt, args.tokens, args.temperature, args.top_k, generator)
+    texts = [tokenizer.decode(row.tolist()) for row in out]
+    for i, text in enumerate(texts):
+        print(f"--- sample {i} (cutoff {model.cutoff}, temperature {args.temperature}, top-k {args.top_k})")
+        print(text)
+    return texts
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Ablation models, sampling and held-out evaluation."""
+
+import math
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from bicameral import evaluate, sample
+from bicameral.curriculum import default_levels
+from bicameral.model import LanguageModel, ModelConfig
+from bicameral.run import train
+from tests.conftest import CONF_DIR, MICRO
+
+CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=2, kernel_len=16, time_window=8)
+
+
+@pytest.mark.parametrize("arch, share", [("freq_only", 1.0), ("time_only", 0.0)])
+def test_ablations_are_causal_and_report_their_share(arch, share):
+    torch.manual_seed(0)
+    model = LanguageModel(ModelConfig(**{**vars(CFG), "arch": arch})).double().eval()
+    idx = torch.randint(0, 256, (2, 64))
+    changed = idx.clone()
+    changed[:, 20:] = 7
+    for cutoff in default_levels(64) if model.has_frequency_path else [model.n_bins]:
+        model.set_cutoff(cutoff)
+        with torch.no_grad():
+            a, b = model(idx), model(changed)
+        assert (a.logits[:, :20] - b.logits[:, :20]).abs().max() < 1e-10
+        assert (a.logits[:, 20:] - b.logits[:, 20:]).abs().max() > 1e-3
+        assert a.freq_share.item() == share
+    assert model.has_frequency_path == (arch == "freq_only")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, corpus_cache):
+    run_dir = tmp_path_factory.mktemp("run")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*MICRO, "logger=none", "curriculum.unlock_threshold=5.2"])
+    summary = train(cfg, run_dir)
+    return run_dir / "checkpoint.pt", summary
+
+
+def test_sampling_is_seeded_sized_and_keeps_the_trained_cutoff(trained):
+    path, summary = trained
+    args = [str(path), "--prompt", "ROMEO:", "--tokens", "40", "--samples", "2", "--seed", "3"]
+    first, again = sample.main(args), sample.main(args)
+    assert first == again and len(first) == 2 and first[0] != first[1]
+    assert all(text.startswith("ROMEO:") for text in first)
+    model = sample.load_model(torch.load(path, weights_only=False), torch.device("cpu"))
+    assert model.cutoff == summary["final_cutoff"]
+    greedy = sample.generate(model, torch.tensor([[82, 79]]), 80, temperature=0)  # longer than seq_len
+    assert greedy.shape == (1, 82)
+
+
+def test_evaluation_reports_both_corpora_in_nats_and_bits(trained):
+    path, summary = trained
+    results = evaluate.main([str(path), "--batch-size", "4", "--batches", "2"])  # the run's own val windows
+    assert results["shakespeare-val"]["nats_per_byte"] == pytest.approx(summary["final_val_loss"], rel=1e-5)
+    for r in results.values():
+        assert r["bits_per_byte"] == pytest.approx(r["nats_per_byte"] / math.log(2))
+    # prose about Python is harder for a model of Shakespeare's speech than Shakespeare's own
+    assert results["python-docs"]["nats_per_byte"] > results["shakespeare-val"]["nats_per_byte"]
