@@ -230,7 +230,7 @@ def test_two_sweeps_started_together_never_share_a_dir(tmp_path, corpus_cache):
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for _ in range(2)]
     assert all(p.wait(timeout=180) == 0 for p in procs)
-    sweeps = {p.parent for p in tmp_path.glob("multirun/*/*/*/metrics.jsonl")}
+    sweeps = {p.parent.parent for p in tmp_path.glob("multirun/*/*/*/metrics.jsonl")}  # job dir -> sweep dir
     assert len(sweeps) == 2
     checkpoints = list(tmp_path.glob("multirun/*/*/*/checkpoint.pt"))
     assert len(checkpoints) == 4 and len(set(checkpoints)) == 4
