@@ -175,6 +175,13 @@ class WandbTracker:
         self.run.summary[kind] = error
         self.run.finish(exit_code=1)  # closed now, so the next multirun job starts a fresh run
 
+    def abandon(self) -> None:
+        """Best-effort close after a failure, so a broken run never lingers into the next one."""
+        try:
+            self.run.finish(exit_code=1)
+        except Exception:
+            pass
+
 
 class Trackers:
     """Fans each record out to every tracker. An optional tracker (W&B) that raises is dropped with one
@@ -191,6 +198,7 @@ class Trackers:
                 if tracker not in self.optional:
                     raise
                 self.trackers.remove(tracker)
+                tracker.abandon()
                 log.warning(f"{type(tracker).__name__} failed ({type(err).__name__}: {err}); training goes on "
                             "without it. The run's record is in metrics.jsonl and events.jsonl.")
 
