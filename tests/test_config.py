@@ -86,3 +86,25 @@ def test_typos_and_wrong_types_fail_naming_the_key(override, key):
 def test_bad_values_fail_with_the_key_and_the_fix(override, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         check_config(make(override))
+
+
+STUDY = {  # variant: (arch, curriculum, restart_lr)
+    "achievement": ("bicameral", "achievement", True),
+    "fixed_threshold": ("bicameral", "fixed_threshold", True),
+    "none": ("bicameral", "none", True),
+    "step_schedule": ("bicameral", "step_schedule", True),
+    "transformer": ("transformer", "none", True),
+    "no_lr_restart": ("bicameral", "achievement", False),
+    "freq_only": ("freq_only", "achievement", True),
+    "time_only": ("time_only", "none", True),
+}
+
+
+@pytest.mark.parametrize("variant", STUDY)
+@pytest.mark.parametrize("experiment_first", [True, False])  # a sweep may append +study before +experiment
+def test_each_study_variant_trains_what_it_names(variant, experiment_first):
+    overrides = ["+experiment=study", f"+study={variant}"]
+    cfg = make(*(overrides if experiment_first else overrides[::-1]))
+    check_config(cfg)
+    assert (cfg.model.arch, cfg.curriculum.name, cfg.trainer.restart_lr) == STUDY[variant]
+    assert (cfg.model.d_model, cfg.trainer.steps_per_epoch) == (128, 400)  # one budget for every variant
