@@ -61,3 +61,19 @@ def test_evaluation_reports_both_corpora_in_nats_and_bits(trained):
         assert r["bits_per_byte"] == pytest.approx(r["nats_per_byte"] / math.log(2))
     # prose about Python is harder for a model of Shakespeare's speech than Shakespeare's own
     assert results["python-docs"]["nats_per_byte"] > results["shakespeare-val"]["nats_per_byte"]
+
+
+def test_study_report_evaluates_and_samples_every_group(trained, tmp_path, capsys):
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("study_report", ROOT / "experiments" / "study_report.py")
+    study_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study_report)
+    path, summary = trained
+    study_report.main([str(path.parent), "--out", str(tmp_path), "--tokens", "20"])
+    report = (tmp_path / "study_eval.md").read_text()
+    [row] = [line for line in report.splitlines() if line.startswith(f"| {path.parent.name} | 1 |")]
+    assert len(row.split("|")) == 8  # group, n, then nats and bits on both corpora
+    assert "```\\nROMEO:" in report.replace("\n", "\\n")
