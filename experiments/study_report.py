@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         groups.setdefault(run.group, []).append(evaluate(str(checkpoint)))
         if run.group not in samples:
             model = load_model(load_checkpoint(checkpoint), torch.device("cpu"))
-            prompt = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long)
+            prompt = torch.from_numpy(tokenizer.encode(args.prompt)).long()[None]  # (1, T0)
             out = generate(model, prompt, args.tokens, 0.8, 40, torch.Generator().manual_seed(0))
             samples[run.group] = tokenizer.decode(out[0].tolist())
 
