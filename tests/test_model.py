@@ -141,14 +141,17 @@ def test_sizes_match_their_names():
     assert counts["transformer"] < counts["tiny"]  # attention alone: fewer mixer weights
 
 
-def test_changing_the_cutoff_never_recompiles():
+@pytest.mark.parametrize("freq_impl", ["fft", "toeplitz"])
+def test_changing_the_cutoff_never_recompiles(freq_impl):
     """The mask is a buffer updated in place, so a compiled model keeps its one graph across unlocks."""
+    from dataclasses import replace
+
     import torch._dynamo
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
     counters.clear()
-    model = LanguageModel(CFG)
+    model = LanguageModel(replace(CFG, freq_impl=freq_impl))
     compiled = torch.compile(model, backend="eager")  # dynamo's tracing and guards, no codegen
     idx = torch.randint(0, 256, (2, CFG.seq_len))
     outputs = []
