@@ -13,17 +13,26 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from bicameral.model import FrequencyPath, LanguageModel, ModelConfig, TimePath
 
-SIZES = {  # width and depth of conf/model/{tiny,small,base}.yaml
-    "micro": dict(d_model=32, n_layers=2, n_heads=2, kernel_len=16),
-    "tiny": dict(d_model=128, n_layers=4, n_heads=4, kernel_len=64),
-    "small": dict(d_model=384, n_layers=6, n_heads=6, kernel_len=128),
-    "base": dict(d_model=768, n_layers=12, n_heads=12, kernel_len=128),
-}
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def model_config(size: str, **overrides) -> ModelConfig:
+    """The model of conf/model/<size>.yaml (tiny, small, base...), read through Hydra like train.py does."""
+    from hydra import compose, initialize_config_dir
+
+    from bicameral.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"model={size}"])
+    return ModelConfig(**{**OmegaConf.to_container(cfg.model), **overrides})
 
 
 def timer(device: torch.device, fn: Callable[[], None], warmup: int, repeats: int) -> float:
@@ -133,7 +142,7 @@ def bench_mixers(cfg: ModelConfig, batch_size: int, device: torch.device, compil
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="small", help=f"comma list of {', '.join(SIZES)}")
+    parser.add_argument("--sizes", default="small", help="comma list of conf/model sizes: tiny, small, base")
     parser.add_argument("--seq-lens", default="1024", help="comma list, e.g. 1024,4096")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 4 on CPU")
     parser.add_argument("--freq-impls", default="fft,toeplitz", help="frequency path implementations to time")
@@ -158,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     for size in args.sizes.split(","):
         for seq_len in (int(s) for s in args.seq_lens.split(",")):
-            cfg = ModelConfig(seq_len=seq_len, time_impl=time_impl, **SIZES[size])
+            cfg = model_config(size, seq_len=seq_len, time_impl=time_impl)
             shape = {"size": size, "seq_len": seq_len}
             if args.mixers:
                 for row in bench_mixers(cfg, batch_size, device, args.compile, args.warmup, args.repeats):

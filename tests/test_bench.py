@@ -9,7 +9,7 @@ from bicameral.model import ModelConfig
 
 def test_training_benchmark_reports_both_models_and_their_ratio(tmp_path):
     out = tmp_path / "bench.json"
-    report = main(["--sizes", "micro", "--seq-lens", "64", "--warmup", "1", "--repeats", "2", "--out", str(out)])
+    report = main(["--sizes", "tiny", "--seq-lens", "64", "--warmup", "1", "--repeats", "2", "--out", str(out)])
     assert json.loads(out.read_text()) == report
     assert report["matmul_tflops"] > 0 and report["device"]
     rows = {(r["arch"], r["freq_impl"]): r for r in report["results"]}
@@ -23,7 +23,7 @@ def test_training_benchmark_reports_both_models_and_their_ratio(tmp_path):
 
 
 def test_mixer_benchmark_times_each_mixer():
-    report = main(["--mixers", "--sizes", "micro", "--seq-lens", "64", "--warmup", "1", "--repeats", "2"])
+    report = main(["--mixers", "--sizes", "tiny", "--seq-lens", "64", "--warmup", "1", "--repeats", "2"])
     mixers = {r["mixer"]: r["fwd_bwd_ms"] for r in report["results"]}
     assert set(mixers) == {"freq/fft", "freq/toeplitz", "time/blocked", "attention/causal"}
     assert all(ms > 0 for ms in mixers.values())
