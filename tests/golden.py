@@ -1,0 +1,76 @@
+"""Golden numerics: per-step losses, unlock steps and final val loss of the smoke run per curriculum.
+
+A refactor must reproduce these bit for bit on the machine that recorded them (the file names its
+processor). Another processor may round float32 reductions differently, so there the test compares
+at a relative tolerance of 1e-6.
+
+Record (only when a change is *meant* to move numerics, and say so in the commit):
+    python -m tests.golden
+"""
+
+import json
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from bicameral.config import register_configs
+from bicameral.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_FILE = ROOT / "tests" / "golden_losses.json"
+CURRICULA = ("achievement", "fixed_threshold", "none", "step_schedule")
+# log_every=1 logs every step's loss; the score window stays the smoke run's 5 steps
+PER_STEP = ("trainer.log_every=1", "curriculum.score_window=5", "trainer.steps_per_epoch=40")
+# bars the smoke model clears within 40 steps, so unlocks and LR restarts are covered too
+UNLOCKING = {
+    "achievement": ("curriculum.unlock_threshold=5.2",),
+    "fixed_threshold": ("curriculum.thresholds=[5.0,4.5,4.0]",),
+    "none": (),
+    "step_schedule": ("curriculum.unlock_steps=[10,20,30]",),
+}
+
+
+def processor() -> str:
+    """The CPU model name: bit-for-bit equality is only promised on the same one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def smoke_run(curriculum: str, *extra: str) -> dict:
+    """Train the smoke preset in a temporary run dir; its losses, unlock steps and final val loss."""
+    register_configs()
+    overrides = ["+experiment=smoke", "logger=none", f"curriculum={curriculum}", "trainer.device=cpu", *extra]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    with tempfile.TemporaryDirectory() as run_dir:
+        summary = train(cfg, run_dir)
+        rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return {
+        "losses": [r["loss"] for r in rows if r["kind"] == "train"],
+        "unlock_steps": summary["unlock_steps"],
+        "final_val_loss": summary["final_val_loss"],
+    }
+
+
+def record_all() -> dict:
+    runs = {}
+    for curriculum in CURRICULA:
+        runs[curriculum] = {
+            "smoke": smoke_run(curriculum),
+            "per_step": smoke_run(curriculum, *PER_STEP, *UNLOCKING[curriculum]),
+        }
+    return {"processor": processor(), "torch": torch.__version__, "runs": runs}
+
+
+if __name__ == "__main__":
+    golden = record_all()
+    GOLDEN_FILE.write_text(json.dumps(golden, indent=1) + "\n")
+    print(f"wrote {GOLDEN_FILE} on {golden['processor']}")
