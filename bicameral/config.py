@@ -1,8 +1,11 @@
 """Config schemas, registered in Hydra's ConfigStore.
 
-Each group's YAML files start from one of these schemas (`defaults: [base_<group>, _self_]`),
-so a misspelt key or a wrong type fails at start with the key's name. `check_config` then
-catches values that have the right type but cannot work (zero steps, negative lr...).
+The data, model, trainer and logger groups start from these schemas (`defaults: [base_<group>,
+_self_]`), so a misspelt key or a wrong type fails at start with the key's name. `check_config`
+then catches values that have the right type but cannot work (zero steps, negative lr...).
+
+The component groups (curriculum, optimizer, schedule) have no schema here: each node names its
+class with `_target_`, and `bicameral.build` checks the node against that class's signature.
 """
 
 from dataclasses import dataclass, field
@@ -12,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from bicameral.errors import BicameralError
-from bicameral.model import HAS_FREQUENCY_PATH, MIXERS, ModelConfig
+from bicameral.model import MIXERS, ModelConfig
 
 
 @dataclass
@@ -21,54 +24,6 @@ class DataConfig:
     path: str | None = None  # file or folder, for source=text_file
     cache_dir: str | None = None  # token cache; None = $XDG_CACHE_HOME/bicameral
     val_fraction: float = 0.05  # tail of the corpus held out for validation
-
-
-@dataclass
-class CurriculumConfig:
-    name: str = MISSING  # achievement | fixed_threshold | none | step_schedule
-    levels: list[int] | None = None  # cutoffs in bins; None = [n/8, n/4, n/2, full] for seq_len n
-    min_steps_per_level: int = 0
-    max_steps_per_level: int | None = None  # unlock anyway after this many steps at a level
-    score_window: int | None = None  # steps averaged into the score; None = trainer.log_every
-
-
-@dataclass
-class AchievementConfig(CurriculumConfig):
-    name: str = "achievement"
-    unlock_threshold: float = 3.2
-    margin: float = 0.0
-
-
-@dataclass
-class FixedThresholdConfig(CurriculumConfig):
-    name: str = "fixed_threshold"
-    unlock_threshold: float = 3.0  # the first threshold; each later one is threshold_step lower
-    threshold_step: float = 0.5  # 3.0, 2.5, 2.0: the old system
-    thresholds: list[float] | None = None  # an explicit list wins over threshold + step
-
-
-@dataclass
-class StepScheduleConfig(CurriculumConfig):
-    name: str = "step_schedule"
-    unlock_steps: list[int] = field(default_factory=list)
-
-
-@dataclass
-class NoCurriculumConfig(CurriculumConfig):
-    name: str = "none"
-
-
-@dataclass
-class OptimizerConfig:
-    name: str = "adamw"  # adamw | sgd
-    lr: float = 1e-3  # peak of each LR cycle
-    weight_decay: float = 0.1
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
-    eps: float = 1e-8
-    momentum: float = 0.9  # sgd only
-    nesterov: bool = True  # sgd only
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1  # each cosine cycle decays to lr * min_lr_ratio
 
 
 @dataclass
@@ -82,7 +37,7 @@ class TrainerConfig:
     log_every: int = 10
     val_every: int = 100
     val_batches: int = 8
-    restart_lr: bool = True  # the LR cycle restarts at its peak at each unlock
+    restart_lr: bool = True  # the LR schedule restarts its cycle at the peak at each unlock
     ckpt: str | None = "checkpoint.pt"  # relative to the run dir; None = no checkpoints
     ckpt_every: int = 200
     resume: str | None = "auto"  # a checkpoint file; auto = the newest valid one in the run dir, if any; null = fresh
@@ -101,14 +56,16 @@ class LoggerConfig:
     group: str | None = None
     name: str | None = None
     tags: list[str] = field(default_factory=list)
+    log_checkpoint: bool = True  # the final checkpoint as a W&B artifact (kept offline for `wandb sync`)
 
 
 @dataclass
 class Config:
     data: DataConfig = MISSING
     model: ModelConfig = MISSING
-    curriculum: Any = MISSING  # one of the CurriculumConfig subclasses, chosen by the group
-    optimizer: OptimizerConfig = MISSING
+    curriculum: Any = MISSING  # a bicameral.curriculum.Curriculum node (_target_)
+    optimizer: Any = MISSING  # a torch.optim.Optimizer node (_target_)
+    schedule: Any = MISSING  # a torch.optim.lr_scheduler.LRScheduler node (_target_)
     trainer: TrainerConfig = MISSING
     logger: LoggerConfig = MISSING
     seed: int = 0
@@ -119,11 +76,6 @@ def register_configs() -> None:
     cs.store(name="base_config", node=Config)
     cs.store(group="data", name="base_data", node=DataConfig)
     cs.store(group="model", name="base_model", node=ModelConfig)
-    cs.store(group="curriculum", name="base_achievement", node=AchievementConfig)
-    cs.store(group="curriculum", name="base_fixed_threshold", node=FixedThresholdConfig)
-    cs.store(group="curriculum", name="base_step_schedule", node=StepScheduleConfig)
-    cs.store(group="curriculum", name="base_none", node=NoCurriculumConfig)
-    cs.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
     cs.store(group="trainer", name="base_trainer", node=TrainerConfig)
     cs.store(group="logger", name="base_logger", node=LoggerConfig)
 
@@ -156,20 +108,11 @@ def check_config(cfg) -> None:
     _require(m.arch in MIXERS, f"model.arch={m.arch!r}: use one of {', '.join(MIXERS)}.")
     _require(m.freq_impl in ("fft", "toeplitz"), f"model.freq_impl={m.freq_impl!r}: use fft or toeplitz.")
     _require(m.time_impl in ("blocked", "flex"), f"model.time_impl={m.time_impl!r}: use blocked or flex.")
-    _require(
-        m.arch in HAS_FREQUENCY_PATH or cfg.curriculum.name == "none",
-        f"curriculum={cfg.curriculum.name} unlocks frequency bands, but model.arch={m.arch} has no frequency path. "
-        "Fix: add curriculum=none for this model.",
-    )
-    _require(o.lr > 0, f"optimizer.lr={o.lr} must be > 0.")
-    _require(o.name in ("adamw", "sgd"), f"optimizer.name={o.name!r} is unknown. Fix: optimizer=adamw or sgd.")
-    _require(0 <= o.min_lr_ratio <= 1, f"optimizer.min_lr_ratio={o.min_lr_ratio} must be in [0, 1].")
-    _require(o.warmup_steps >= 0, f"optimizer.warmup_steps={o.warmup_steps} must be >= 0.")
+    lr = o.get("lr")
+    _require(lr is None or (isinstance(lr, int | float) and lr > 0), f"optimizer.lr={lr} must be > 0.")
     _require(t.grad_clip is None or t.grad_clip > 0, f"trainer.grad_clip={t.grad_clip} must be > 0 or null.")
     _require(t.precision in ("auto", "bf16", "fp32"), f"trainer.precision={t.precision!r}: use auto, bf16 or fp32.")
     backend = cfg.logger.backend
     _require(backend in ("wandb", "none"), f"logger.backend={backend!r}: use logger=wandb or logger=none.")
     _require(cfg.logger.mode in ("offline", "online", "disabled"),
              f"logger.mode={cfg.logger.mode!r}: use offline, online or disabled.")
-    window = cfg.curriculum.score_window
-    _require(window is None or window >= 1, f"curriculum.score_window={window} must be >= 1 or null.")

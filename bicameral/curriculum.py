@@ -1,12 +1,18 @@
 """Frequency-band curricula: they decide when the next band unlocks; the engine applies it.
 
 Levels are cutoffs in rfft bins, e.g. [128, 256, 512, 513] at seq_len 1024 (513 = full).
-The score fed to `observe` is a smoothed loss (the mean over the last log window), never a
+The score fed to `observe` is a smoothed loss (the mean over the last score window), never a
 single batch. At most one unlock per decision.
+
+The extension point is `Curriculum`: a dataclass subclass that implements
+`ready(step, score) -> bool` is a complete curriculum. Its init fields are its config (the
+YAML keys); its `field(init=False)` fields are its running state, saved in checkpoints.
 """
 
+import copy
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 
 from bicameral.errors import BicameralError
 
@@ -23,17 +29,16 @@ class UnlockEvent:
     score: float
     prev_bar: float | None  # the bar this unlock cleared (None for a step schedule)
     next_target: float | None  # the bar for the next unlock (None when not score-driven)
-    reason: str  # "first_bar", "beat_prev", "threshold", "max_steps" or "schedule"
+    reason: str  # "first_bar", "beat_prev", "threshold", "schedule", "max_steps" or "ready" (a plug-in's rule)
 
     def log_lines(self) -> list[str]:
         """The seed's console lines for this unlock."""
         detail = {
-            "first_bar": "",
             "beat_prev": f", beat prev {self.prev_bar:.3f}" if self.prev_bar is not None else "",
             "threshold": f", below {self.prev_bar:.3f}" if self.prev_bar is not None else "",
             "max_steps": ", max steps per level reached",
             "schedule": ", scheduled",
-        }[self.reason]
+        }.get(self.reason, "")  # "first_bar" and a plug-in curriculum's "ready" need no detail
         lines = [f"  [UNLOCK] {self.from_cutoff} -> {self.to_cutoff} (loss={self.score:.3f}{detail})"]
         if self.next_target is not None:
             lines.append(f"    Next unlock target: loss < {self.next_target:.3f}")
@@ -50,8 +55,12 @@ def default_levels(seq_len: int) -> list[int]:
 def resolve_levels(levels: list[int] | None, seq_len: int) -> list[int]:
     """Check user levels (or derive the defaults); the last level is always full resolution."""
     n_bins = seq_len // 2 + 1
-    if levels is None or len(levels) == 0:
+    if levels is None or (isinstance(levels, list | tuple) and len(levels) == 0):
         return default_levels(seq_len)
+    if not isinstance(levels, list | tuple) or not all(isinstance(c, int) for c in levels):
+        raise CurriculumError(
+            f"curriculum.levels={levels!r} must be a list of cutoffs in bins. Fix: e.g. curriculum.levels=[32,64,128]."
+        )
     levels = [int(c) for c in levels]
     if any(c < 1 for c in levels):
         raise CurriculumError(f"curriculum.levels={levels}: cutoffs must be >= 1 bin.")
@@ -69,16 +78,21 @@ def resolve_levels(levels: list[int] | None, seq_len: int) -> list[int]:
     return levels
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Curriculum:
-    """Base: holds the levels and the per-level guards; subclasses define `_ready`."""
+    """Base of every curriculum: levels, per-level guards, unlock events and checkpoint state.
 
-    levels: list[int]
+    A subclass implements `ready(step, score)`; it may name its unlocks by overriding `reason`
+    and move its bar after an unlock by overriding `advance`.
+    """
+
+    levels: list[int]  # cutoffs in bins, the last one full resolution; the engine derives them from seq_len
     min_steps_per_level: int = 0
-    max_steps_per_level: int | None = None
-    level: int = 0
-    level_start_step: int = 0
-    history: list[dict] = field(default_factory=list)
+    max_steps_per_level: int | None = None  # unlock anyway after this many steps at a level
+    score_window: int | None = None  # steps averaged into the score; None = the trainer's log window
+    level: int = field(default=0, init=False)
+    level_start_step: int = field(default=0, init=False)
+    history: list[dict] = field(default_factory=list, init=False)  # every unlock, as plain dicts
 
     def __post_init__(self):
         if self.min_steps_per_level < 0:
@@ -87,6 +101,14 @@ class Curriculum:
             raise CurriculumError(
                 "curriculum.max_steps_per_level must be >= max(1, min_steps_per_level), or null for no cap."
             )
+        if self.score_window is not None and self.score_window < 1:
+            raise CurriculumError(f"curriculum.score_window={self.score_window} must be >= 1 or null.")
+
+    @property
+    def name(self) -> str:
+        """How runs and reports name this curriculum: the class name in snake_case (Achievement ->
+        achievement, FixedThreshold -> fixed_threshold)."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
 
     @property
     def cutoff(self) -> int:
@@ -101,6 +123,17 @@ class Curriculum:
         """The score to beat for the next unlock (None: not score-driven)."""
         return None
 
+    def ready(self, step: int, score: float) -> bool:
+        """Whether the next band unlocks now; the guards are already checked."""
+        raise NotImplementedError(f"{type(self).__name__} must implement ready(step, score) -> bool")
+
+    def reason(self) -> str:
+        """Why a `ready` unlock happened, for the log line and the records."""
+        return "ready"
+
+    def advance(self, score: float) -> None:
+        """Move the bar after an unlock (nothing to move by default)."""
+
     def observe(self, step: int, score: float) -> UnlockEvent | None:
         """Take the smoothed score at `step`; return the unlock to apply, if any."""
         if self.finished or not math.isfinite(score):
@@ -108,47 +141,44 @@ class Curriculum:
         steps_in_level = step - self.level_start_step
         if steps_in_level < self.min_steps_per_level:
             return None
-        if self._ready(step, score):
-            return self._unlock(step, score, reason=self._reason())
+        if self.ready(step, score):
+            return self._unlock(step, score, reason=self.reason())
         if self.max_steps_per_level is not None and steps_in_level >= self.max_steps_per_level:
             return self._unlock(step, score, reason="max_steps")
         return None
-
-    def _ready(self, step: int, score: float) -> bool:
-        raise NotImplementedError
-
-    def _reason(self) -> str:
-        """Why a `_ready` unlock happened, for the log line."""
-        raise NotImplementedError
 
     def _unlock(self, step: int, score: float, reason: str) -> UnlockEvent:
         prev_bar = self.target
         from_cutoff = self.cutoff
         self.level += 1
         self.level_start_step = step
-        self._advance(score)
+        self.advance(score)
         event = UnlockEvent(step, from_cutoff, self.cutoff, score, prev_bar, self.target, reason)
         self.history.append(vars(event).copy())
         return event
 
-    def _advance(self, score: float) -> None:
-        """Update the bar after an unlock."""
+    def _state_fields(self) -> list[str]:
+        return [f.name for f in fields(self) if not f.init]
 
     def state_dict(self) -> dict:
-        return {"level": self.level, "level_start_step": self.level_start_step, "history": list(self.history)}
+        """The running state: every `init=False` field, as plain Python values."""
+        return {name: copy.deepcopy(getattr(self, name)) for name in self._state_fields()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.level, self.level_start_step = state["level"], state["level_start_step"]
-        self.history = list(state["history"])
+        missing = [name for name in self._state_fields() if name not in state]
+        if missing:
+            raise KeyError(f"curriculum state lacks {', '.join(missing)}")
+        for name in self._state_fields():
+            setattr(self, name, copy.deepcopy(state[name]))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Achievement(Curriculum):
     """Beat your own score: the first bar is `unlock_threshold`, then each unlock's score."""
 
-    unlock_threshold: float = 3.2
+    unlock_threshold: float  # the first bar
     margin: float = 0.0  # the score must beat the bar by this much
-    bar: float | None = None
+    bar: float = field(default=math.inf, init=False)
 
     def __post_init__(self):
         super().__post_init__()
@@ -156,44 +186,50 @@ class Achievement(Curriculum):
             raise CurriculumError(f"curriculum.unlock_threshold={self.unlock_threshold} must be > 0.")
         if self.margin < 0:
             raise CurriculumError(f"curriculum.margin={self.margin} must be >= 0.")
-        if self.bar is None:
-            self.bar = self.unlock_threshold
+        self.bar = self.unlock_threshold
 
     @property
     def target(self) -> float:
         return self.bar
 
-    def _ready(self, step: int, score: float) -> bool:
+    def ready(self, step: int, score: float) -> bool:
         return score < self.bar - self.margin
 
-    def _reason(self) -> str:
+    def reason(self) -> str:
         # the first bar is a fixed threshold; later bars are scores the model itself set
         return "first_bar" if self.level == 0 else "beat_prev"
 
-    def _advance(self, score: float) -> None:
+    def advance(self, score: float) -> None:
         # a capped unlock (max_steps) keeps the old bar if the score did not beat it
         self.bar = min(score, self.bar)
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "bar": self.bar}
 
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.bar = state["bar"]
-
-
-@dataclass
+@dataclass(kw_only=True)
 class FixedThreshold(Curriculum):
-    """The old system: one fixed threshold per unlock."""
+    """The old system: one fixed threshold per unlock.
 
-    thresholds: list[float] = field(default_factory=lambda: [3.0, 2.5, 2.0])
+    Either `thresholds` (one per unlock), or `unlock_threshold` lowered by `threshold_step` at
+    each later unlock (3.0, 2.5, 2.0), so one sweep can share a threshold with `achievement`.
+    """
+
+    thresholds: list[float] | None = None
+    unlock_threshold: float | None = None
+    threshold_step: float | None = None
 
     def __post_init__(self):
         super().__post_init__()
+        n_unlocks = len(self.levels) - 1
+        if self.thresholds is None:
+            if self.unlock_threshold is None or self.threshold_step is None:
+                raise CurriculumError(
+                    "curriculum=fixed_threshold needs curriculum.thresholds, or curriculum.unlock_threshold and "
+                    "curriculum.threshold_step. Fix: e.g. curriculum.thresholds=[3.0,2.5,2.0]."
+                )
+            self.thresholds = [round(self.unlock_threshold - i * self.threshold_step, 6) for i in range(n_unlocks)]
         self.thresholds = [float(t) for t in self.thresholds]
-        if len(self.thresholds) != len(self.levels) - 1:
+        if len(self.thresholds) != n_unlocks:
             raise CurriculumError(
-                f"curriculum.thresholds has {len(self.thresholds)} values for {len(self.levels) - 1} unlocks "
+                f"curriculum.thresholds has {len(self.thresholds)} values for {n_unlocks} unlocks "
                 f"(levels {self.levels}). Fix: give one threshold per unlock."
             )
         if any(t <= 0 for t in self.thresholds):
@@ -203,18 +239,18 @@ class FixedThreshold(Curriculum):
     def target(self) -> float | None:
         return None if self.finished else self.thresholds[self.level]
 
-    def _ready(self, step: int, score: float) -> bool:
+    def ready(self, step: int, score: float) -> bool:
         return score < self.thresholds[self.level]
 
-    def _reason(self) -> str:
+    def reason(self) -> str:
         return "threshold"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepSchedule(Curriculum):
     """A control: unlock at given steps, whatever the loss."""
 
-    unlock_steps: list[int] = field(default_factory=list)
+    unlock_steps: list[int]
 
     def __post_init__(self):
         super().__post_init__()
@@ -227,17 +263,24 @@ class StepSchedule(Curriculum):
                 f"one per unlock of levels {self.levels}."
             )
 
-    def _ready(self, step: int, score: float) -> bool:
+    def ready(self, step: int, score: float) -> bool:
         return step >= self.unlock_steps[self.level]
 
-    def _reason(self) -> str:
+    def reason(self) -> str:
         return "schedule"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NoCurriculum(Curriculum):
     """The baseline: full resolution from step 0."""
+
+    @property
+    def name(self) -> str:
+        return "none"
 
     def __post_init__(self):
         super().__post_init__()
         self.levels = self.levels[-1:]
+
+    def ready(self, step: int, score: float) -> bool:
+        return False  # never reached: a single level is finished from the start

@@ -1,4 +1,4 @@
-"""One training run: config -> data, model, optimizer/schedule, curriculum, trackers -> Trainer.fit."""
+"""One training run: config -> data, model, optimizer, schedule, curriculum, trackers -> Trainer.fit."""
 
 import logging
 import os
@@ -10,12 +10,20 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bicameral.build import build_curriculum, build_data, build_model, build_optimizer, build_schedule
+from bicameral.build import (
+    build_curriculum,
+    build_data,
+    build_model,
+    build_optimizer,
+    build_schedule,
+    qualified_name,
+)
 from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint
 from bicameral.config import ConfigError, check_config
 from bicameral.distributed import init_distributed
 from bicameral.preemption import Preempted
-from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
+from bicameral.stateful import Checkpointer
+from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker, run_name, run_tags
 from bicameral.trainer import Trainer, pick_device
 
 log = logging.getLogger("bicameral")
@@ -27,18 +35,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_trackers(cfg: DictConfig, run_dir: Path, config: dict, wandb_run_id: str | None):
-    trackers = [ConsoleTracker(cfg.trainer.steps_per_epoch), JsonlTracker(run_dir)]
-    wandb_tracker = None
-    if cfg.logger.backend == "wandb":
-        try:
-            wandb_tracker = WandbTracker(run_dir, cfg, config, run_id=wandb_run_id)
-            trackers.append(wandb_tracker)
-        except Exception as err:  # no network, bad credentials, a wandb bug: never worth a run
-            log.warning(f"W&B could not start ({type(err).__name__}: {err}); training goes on without it. "
-                        "The run's record is in metrics.jsonl and events.jsonl; rerun with logger.mode=offline "
-                        "to keep a W&B copy that `wandb sync` uploads later.")
-    return Trackers(trackers, optional=(wandb_tracker,) if wandb_tracker else ()), wandb_tracker
+def build_trackers(cfg: DictConfig, run_dir: Path, config: dict, curriculum: str, checkpoint: Path | None) -> Trackers:
+    """Console and JSONL always; W&B unless logger=none. Nothing is opened until `start()`."""
+    t = cfg.trainer
+    trackers = [ConsoleTracker(t.steps_per_epoch, t.epochs * t.steps_per_epoch), JsonlTracker(run_dir)]
+    if cfg.logger.backend != "wandb":
+        return Trackers(trackers)
+    wandb_tracker = WandbTracker(run_dir, cfg.logger, config, name=run_name(cfg, curriculum),
+                                 tags=run_tags(cfg, curriculum), checkpoint=checkpoint)
+    return Trackers([*trackers, wandb_tracker], optional=(wandb_tracker,))
 
 
 def ensure_writable(run_dir: Path) -> None:
@@ -80,45 +85,51 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     data = build_data(cfg.data, cfg.model.seq_len)
     model = build_model(cfg.model).to(device)
     curriculum = build_curriculum(cfg.curriculum, cfg.model.seq_len)
+    if len(curriculum.levels) > 1 and not model.has_frequency_path:
+        raise ConfigError(
+            f"curriculum={curriculum.name} unlocks frequency bands, but model.arch={cfg.model.arch} has no "
+            "frequency path. Fix: add curriculum=none for this model."
+        )
     optimizer = build_optimizer(cfg.optimizer, model, device)
     total_steps = cfg.trainer.epochs * cfg.trainer.steps_per_epoch
-    schedule = build_schedule(cfg.optimizer, total_steps)
-
-    trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, run_dir, config, cfg.seed, device,
-                      score_window=cfg.curriculum.score_window, dist=dist)
+    schedule = build_schedule(cfg.schedule, optimizer, total_steps)
+    checkpoint = run_dir / cfg.trainer.ckpt if cfg.trainer.ckpt else None
+    # only rank 0 reports
+    trackers = build_trackers(cfg, run_dir, config, curriculum.name, checkpoint) if dist.is_main else Trackers([])
+    checkpointer = Checkpointer(checkpoint, metadata={"config": config})
+    trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, trackers, checkpointer, cfg.seed,
+                      device, dist=dist)
     if resume_state is not None:
         try:
-            trainer.load_state_dict(resume_state)
+            trainer.resume(resume_state)
         except (RuntimeError, KeyError, ValueError) as err:
             raise CheckpointError(
                 f"Checkpoint {resume_path} does not fit this config ({str(err).splitlines()[0]}). "
                 "Fix: resume with the settings it was trained with, or start fresh with trainer.resume=null."
             ) from None
-    if not dist.is_main:  # only rank 0 reports
-        return trainer.fit(Trackers([]), stop_at=stop_at)
-    # trackers start last, so bad input never leaves an empty W&B run behind
-    trackers, wandb_tracker = build_trackers(cfg, run_dir, config, trainer.extra_state.get("wandb_run_id"))
-    if wandb_tracker is not None:
-        trainer.extra_state["wandb_run_id"] = wandb_tracker.run_id  # a resume continues the same W&B run
+    if not dist.is_main:
+        return trainer.fit(stop_at=stop_at)
+    trackers.start()  # last, so bad input never leaves an empty W&B run behind; W&B that fails is dropped
 
     processes = f" x {dist.world_size} processes" if dist.enabled else ""
     log.info(f"bicameral: {model.num_params() / 1e6:.2f}M params on {device}{processes}, "
-             f"curriculum={cfg.curriculum.name} levels={curriculum.levels}, "
              f"{len(data.train):,} train / {len(data.val):,} val tokens, run dir {run_dir}")
+    log.info(f"  optimizer={qualified_name(optimizer)} schedule={qualified_name(schedule)} "
+             f"curriculum={qualified_name(curriculum)} levels={curriculum.levels}")
     if resume_state is not None:
         log.info(f"Resumed from {resume_path} at step {trainer.step}, cutoff={curriculum.cutoff}")
     start = time.perf_counter()
     try:
-        summary = trainer.fit(trackers, stop_at=stop_at)
+        summary = trainer.fit(stop_at=stop_at)
     except Preempted as stop:  # checkpointed: a rerun in the same run dir resumes (trainer.resume=auto)
         log.warning(f"{stop}: checkpoint saved, run again to resume")
-        trackers.fail(trainer.step, str(stop), kind="preempted")
+        trackers.on_fail(trainer.step, str(stop), kind="preempted", unlocks=trainer.unlock_history())
         raise
     except BaseException as err:  # recorded as failed everywhere, then raised as it was
-        trackers.fail(trainer.step, f"{type(err).__name__}: {err}")
+        trackers.on_fail(trainer.step, f"{type(err).__name__}: {err}", unlocks=trainer.unlock_history())
         raise
     summary["wall_time_s"] = time.perf_counter() - start
-    trackers.finish(summary)
+    trackers.on_finish(summary)
     log.info(f"Done: step {summary['step']}, final val_loss={summary['final_val_loss']:.3f}, "
              f"best {summary['best_val_loss']:.3f}, cutoff={summary['final_cutoff']}, "
              f"unlocks at steps {summary['unlock_steps']}, {summary['wall_time_s']:.0f}s")

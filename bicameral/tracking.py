@@ -1,21 +1,20 @@
 """Trackers report what the engine did: console lines, JSONL records in the run dir, W&B.
 
-Every tracker takes the same records: `log(kind, record)` with kind one of
-  "epoch"  {"epoch"}
-  "train"  {"step", "epoch", "epoch_step", "loss", "lr", "cutoff", "level", "freq_share", "tokens", "tokens_per_s"}
-  "val"    {"step", "tokens", "val_loss", "freq_share"}
-  "unlock" {"step", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason", "freq_share", ...}
-  "skip"   {"step", "skipped_steps"}: an update skipped for a non-finite gradient
-and `finish(summary)` once at the end, or `fail(step, error)` when training raised. Trackers never
-reach back into training.
+The engine hands every tracker the same typed events (`bicameral.events`) through the `Tracker`
+methods, and `on_finish(summary)` once at the end, or `on_fail(...)` when training stopped early.
+Trackers never reach back into training. A tracker with resume state (the W&B run id) has
+`state_dict`/`load_state_dict`, collected with the checkpoint; `start()` opens its outputs once
+every input has been checked, so bad input never leaves an empty record behind.
 """
 
 import json
 import logging
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from bicameral.curriculum import UnlockEvent
+from bicameral.events import SkippedStep, TrainStats, ValResult
 
 log = logging.getLogger("bicameral")
 
@@ -29,87 +28,145 @@ def format_lr(lr: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def format_count(n: float) -> str:
+    """1234 -> 1.2k, 2500000 -> 2.5M."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.1f}{suffix}"
+    return f"{n:.0f}"
+
+
+def format_duration(seconds: float) -> str:
+    """11100 -> 3h05m, 312 -> 5m12s, 7 -> 7s."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress(stats: TrainStats, total_steps: int) -> str:
+    """Global progress, throughput and time left: [412/50000 1.2k tok/s eta 3h05m]."""
+    seconds_per_step = stats.tokens / stats.step / max(stats.tokens_per_s, 1e-9)
+    eta = format_duration((total_steps - stats.step) * seconds_per_step)
+    return f"[{stats.step}/{total_steps} {format_count(stats.tokens_per_s)} tok/s eta {eta}]"
+
+
 def hemisphere_line(freq_share: float) -> str:
     return f"  Hemisphere: Freq={100 * freq_share:.1f}% Time={100 * (1 - freq_share):.1f}%"
 
 
-def run_tags(cfg) -> list[str]:
+def run_tags(cfg, curriculum: str) -> list[str]:
     """W&B tags derived from the config, so runs filter by curriculum, threshold, arch and size."""
     c, m = cfg.curriculum, cfg.model
-    tags = [f"curriculum={c.name}", f"arch={m.arch}", f"size=d{m.d_model}x{m.n_layers}", f"seed={cfg.seed}"]
+    tags = [f"curriculum={curriculum}", f"arch={m.arch}", f"size=d{m.d_model}x{m.n_layers}", f"seed={cfg.seed}"]
     if "unlock_threshold" in c:
         tags.append(f"threshold={c.unlock_threshold}")
     return tags + list(cfg.logger.tags)
 
 
-def run_name(cfg) -> str:
+def run_name(cfg, curriculum: str) -> str:
     """A readable W&B run name from the config: achievement-t3.2-bicameral-d128x4-seed0."""
     c, m = cfg.curriculum, cfg.model
     threshold = f"-t{c.unlock_threshold}" if "unlock_threshold" in c else ""
-    return f"{c.name}{threshold}-{m.arch}-d{m.d_model}x{m.n_layers}-seed{cfg.seed}"
+    return f"{curriculum}{threshold}-{m.arch}-d{m.d_model}x{m.n_layers}-seed{cfg.seed}"
 
 
-class ConsoleTracker:
+class Tracker:
+    """What every tracker may hear; each method does nothing unless a tracker needs it."""
+
+    @property
+    def label(self) -> str:
+        """The tracker's name in warnings."""
+        return type(self).__name__
+
+    def start(self) -> None:
+        """Open outputs: called once, after all input is checked and any resume state is loaded."""
+
+    def on_epoch(self, epoch: int) -> None: ...
+
+    def on_train(self, stats: TrainStats) -> None: ...
+
+    def on_val(self, result: ValResult) -> None: ...
+
+    def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
+        """An unlock, decided on the log window `stats` describes."""
+
+    def on_skip(self, skipped: SkippedStep) -> None: ...
+
+    def on_finish(self, summary: dict) -> None:
+        """The run ended; `summary["unlocks"]` is the curriculum's whole unlock history, resumes included."""
+
+    def on_fail(self, step: int, error: str, kind: str = "failed", unlocks: list[dict] = ()) -> None:
+        """Training stopped early: kind "failed" (it raised) or "preempted" (checkpointed, resumable);
+        `unlocks` is the curriculum's history so far."""
+
+
+class ConsoleTracker(Tracker):
     """The seed's log lines, through the `bicameral` logger (Hydra also copies them to train.log)."""
 
-    def __init__(self, steps_per_epoch: int):
-        self.steps_per_epoch = steps_per_epoch
+    def __init__(self, steps_per_epoch: int, total_steps: int):
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
 
-    def log(self, kind: str, record: dict) -> None:
-        for line in self.lines(kind, record):
+    def on_epoch(self, epoch: int) -> None:
+        log.info(f"Epoch {epoch}:")
+
+    def on_train(self, stats: TrainStats) -> None:
+        # the seed's line, then where the whole run stands
+        log.info(f"  step {stats.epoch_step}/{self.steps_per_epoch} loss={stats.loss:.3f} "
+                 f"lr={format_lr(stats.lr)} cutoff={stats.cutoff}  {progress(stats, self.total_steps)}")
+
+    def on_val(self, result: ValResult) -> None:
+        log.info(f"  val_loss={result.val_loss:.3f} (step {result.step})")
+        log.info(hemisphere_line(result.freq_share))
+
+    def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
+        for line in [*event.log_lines(), hemisphere_line(stats.freq_share)]:
             log.info(line)
 
-    def lines(self, kind: str, r: dict) -> list[str]:
-        if kind == "epoch":
-            return [f"Epoch {r['epoch']}:"]
-        if kind == "train":
-            return [
-                f"  step {r['epoch_step']}/{self.steps_per_epoch} loss={r['loss']:.3f} "
-                f"lr={format_lr(r['lr'])} cutoff={r['cutoff']}"
-            ]
-        if kind == "val":
-            return [f"  val_loss={r['val_loss']:.3f} (step {r['step']})", hemisphere_line(r["freq_share"])]
-        if kind == "skip":
-            return [f"  [SKIP] step {r['step']}: non-finite gradient, update skipped ({r['skipped_steps']} so far)"]
-        if kind == "unlock":
-            fields = UnlockEvent.__dataclass_fields__
-            event = UnlockEvent(**{k: v for k, v in r.items() if k in fields})
-            return [*event.log_lines(), hemisphere_line(r["freq_share"])]
-        return []
+    def on_skip(self, skipped: SkippedStep) -> None:
+        log.info(f"  [SKIP] step {skipped.step}: non-finite gradient, update skipped "
+                 f"({skipped.skipped_steps} so far)")
 
-    def finish(self, summary: dict) -> None:
-        pass
-
-    def fail(self, step: int, error: str, kind: str = "failed") -> None:
+    def on_fail(self, step: int, error: str, kind: str = "failed", unlocks: list[dict] = ()) -> None:
         if kind == "failed":
             log.error(f"Run failed at step {step}: {error}")
 
 
-class JsonlTracker:
-    """metrics.jsonl (train and val rows) and events.jsonl (unlocks) in the run dir."""
+class JsonlTracker(Tracker):
+    """metrics.jsonl (train and val rows) and events.jsonl (unlocks, skips, the end) in the run dir."""
 
     def __init__(self, run_dir: str | os.PathLike):
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        # append: a resumed run continues the same record
-        self.metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
-        self.events = open(run_dir / "events.jsonl", "a", encoding="utf-8")
+        self.run_dir = Path(run_dir)
 
-    def log(self, kind: str, record: dict) -> None:
-        if kind in ("train", "val"):
-            self._write(self.metrics, {"kind": kind, **record})
-        elif kind in ("unlock", "skip"):
-            self._write(self.events, {"kind": kind, **record})
+    def start(self) -> None:
+        # append: a resumed run continues the same record
+        self.metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self.events = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+
+    def on_train(self, stats: TrainStats) -> None:
+        self._write(self.metrics, {"kind": "train", **asdict(stats)})
+
+    def on_val(self, result: ValResult) -> None:
+        self._write(self.metrics, {"kind": "val", **asdict(result)})
+
+    def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
+        self._write(self.events, {"kind": "unlock", **asdict(event), "tokens": stats.tokens,
+                                  "freq_share": stats.freq_share})
+
+    def on_skip(self, skipped: SkippedStep) -> None:
+        self._write(self.events, {"kind": "skip", **asdict(skipped)})
 
     @staticmethod
     def _write(f, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
         f.flush()  # a crash loses at most the line being written
 
-    def finish(self, summary: dict) -> None:
-        self._close({"kind": "finish", **summary})
+    def on_finish(self, summary: dict) -> None:
+        self._close({"kind": "finish", **{k: v for k, v in summary.items() if k != "unlocks"}})
 
-    def fail(self, step: int, error: str, kind: str = "failed") -> None:
+    def on_fail(self, step: int, error: str, kind: str = "failed", unlocks: list[dict] = ()) -> None:
         self._close({"kind": kind, "step": step, "error": error})
 
     def _close(self, last_record: dict) -> None:
@@ -118,60 +175,89 @@ class JsonlTracker:
         self.events.close()
 
 
-class WandbTracker:
+class WandbTracker(Tracker):
     """Weights & Biases, offline by default: runs land under the run dir, no account needed."""
+
+    label = "W&B"
 
     UNLOCK_COLUMNS = ["step", "tokens", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason"]
 
-    def __init__(self, run_dir, cfg, config: dict, run_id: str | None = None):
+    def __init__(self, run_dir, settings, config: dict, name: str, tags: list[str], checkpoint: Path | None = None):
+        self.run_dir, self.settings, self.config = run_dir, settings, config
+        self.name, self.tags, self.checkpoint = name, tags, checkpoint
+        self.run_id: str | None = None  # set on start; a resume continues the same W&B run
+
+    def state_dict(self) -> dict:
+        return {"wandb_run_id": self.run_id}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.run_id = state.get("wandb_run_id")
+
+    def start(self) -> None:
         import wandb  # imported here: logger=none runs never pay for it
 
-        lg = cfg.logger
+        lg = self.settings
         self.wandb = wandb
         self.run = wandb.init(
-            project=lg.project, entity=lg.entity, group=lg.group, name=lg.name or run_name(cfg),
-            tags=run_tags(cfg), config=config, mode=lg.mode, dir=str(run_dir),
-            id=run_id, resume="allow" if run_id else None,
+            project=lg.project, entity=lg.entity, group=lg.group, name=lg.name or self.name,
+            tags=self.tags, config=self.config, mode=lg.mode, dir=str(self.run_dir),
+            id=self.run_id, resume="allow" if self.run_id else None,
             settings=wandb.Settings(quiet=True),  # our own lines say where the run went
         )
+        self.run_id = self.run.id
         # every curve shares the global step axis; tokens seen is logged alongside as an alternative x
         for axis in ("global_step", "tokens"):
             self.run.define_metric(axis)
         for prefix in ("train", "val", "unlock"):
             self.run.define_metric(f"{prefix}/*", step_metric="global_step")
         self.run.define_metric("val/loss", summary="min,last")
-        self.unlocks: list[list] = []
 
-    @property
-    def run_id(self) -> str:
-        return self.run.id
+    def on_train(self, stats: TrainStats) -> None:
+        keys = ("loss", "lr", "cutoff", "level", "freq_share", "tokens_per_s", "epoch")
+        self.run.log({f"train/{k}": getattr(stats, k) for k in keys} | self._axes(stats.step, stats.tokens),
+                     step=stats.step)
 
-    def log(self, kind: str, record: dict) -> None:
-        step = record.get("step")
-        axes = {"global_step": step, "tokens": record.get("tokens")}
-        if kind == "train":
-            keys = ("loss", "lr", "cutoff", "level", "freq_share", "tokens_per_s", "epoch")
-            self.run.log({f"train/{k}": record[k] for k in keys} | axes, step=step)
-        elif kind == "val":
-            self.run.log({"val/loss": record["val_loss"], "val/freq_share": record["freq_share"]} | axes, step=step)
-        elif kind == "unlock":
-            keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason")
-            self.run.log({f"unlock/{k}": record[k] for k in keys} | {"unlock/step": step} | axes, step=step)
-            self.unlocks.append([record[c] for c in self.UNLOCK_COLUMNS])
-        elif kind == "skip":
-            self.run.log({"train/skipped_steps": record["skipped_steps"], "global_step": step}, step=step)
+    def on_val(self, result: ValResult) -> None:
+        self.run.log({"val/loss": result.val_loss, "val/freq_share": result.freq_share}
+                     | self._axes(result.step, result.tokens), step=result.step)
 
-    def finish(self, summary: dict) -> None:
-        self.run.log({"unlocks": self.wandb.Table(columns=self.UNLOCK_COLUMNS, data=self.unlocks)})
+    def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
+        keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason")
+        self.run.log({f"unlock/{k}": getattr(event, k) for k in keys} | {"unlock/step": event.step}
+                     | self._axes(event.step, stats.tokens), step=event.step)
+
+    def on_skip(self, skipped: SkippedStep) -> None:
+        self.run.log({"train/skipped_steps": skipped.skipped_steps, "global_step": skipped.step}, step=skipped.step)
+
+    @staticmethod
+    def _axes(step: int, tokens: int) -> dict:
+        return {"global_step": step, "tokens": tokens}
+
+    def _log_unlock_table(self, unlocks: list[dict]) -> None:
+        # from the curriculum's own history: complete after any number of resumes, each unlock once
+        rows = [[u.get(c) for c in self.UNLOCK_COLUMNS] for u in unlocks]
+        self.run.log({"unlocks": self.wandb.Table(columns=self.UNLOCK_COLUMNS, data=rows)})
+
+    def _log_checkpoint(self) -> None:
+        if self.settings.log_checkpoint and self.checkpoint is not None and self.checkpoint.is_file():
+            artifact = self.wandb.Artifact(f"checkpoint-{self.run.id}", type="model")
+            artifact.add_file(str(self.checkpoint))
+            self.run.log_artifact(artifact)
+
+    def on_finish(self, summary: dict) -> None:
+        self._log_unlock_table(summary.get("unlocks", []))
+        self._log_checkpoint()
         for key, value in summary.items():
-            self.run.summary[key] = value
+            if key != "unlocks":
+                self.run.summary[key] = value
         offline = self.run.settings.mode == "offline"
         run_dir = self.run.settings.sync_dir
         self.run.finish()
         if offline:
             log.info(f"W&B offline run saved; upload it with: wandb sync {run_dir}")
 
-    def fail(self, step: int, error: str, kind: str = "failed") -> None:
+    def on_fail(self, step: int, error: str, kind: str = "failed", unlocks: list[dict] = ()) -> None:
+        self._log_unlock_table(list(unlocks))
         self.run.summary[kind] = error
         self.run.finish(exit_code=1)  # closed now, so the next multirun job starts a fresh run
 
@@ -183,11 +269,12 @@ class WandbTracker:
             pass
 
 
-class Trackers:
-    """Fans each record out to every tracker. An optional tracker (W&B) that raises is dropped with one
-    warning, so a service outage never stops training: the console and the JSONL record go on."""
+class Trackers(Tracker):
+    """Fans each event out to every tracker. An optional tracker (W&B) that raises is dropped with one
+    warning, so a service outage never stops training: the console and the JSONL record go on.
+    Its resume state is each stateful tracker's, by class name."""
 
-    def __init__(self, trackers: list, optional: tuple = ()):
+    def __init__(self, trackers: list[Tracker], optional: tuple = ()):
         self.trackers, self.optional = list(trackers), optional
 
     def _each(self, method: str, *args) -> None:
@@ -198,16 +285,43 @@ class Trackers:
                 if tracker not in self.optional:
                     raise
                 self.trackers.remove(tracker)
-                tracker.abandon()
-                log.warning(f"{type(tracker).__name__} failed ({type(err).__name__}: {err}); training goes on "
-                            "without it. The run's record is in metrics.jsonl and events.jsonl.")
+                if hasattr(tracker, "run"):
+                    tracker.abandon()
+                what = "could not start" if method == "start" else "failed"
+                log.warning(f"{tracker.label} {what} ({type(err).__name__}: {err}); training goes on without it. "
+                            "The run's record is in metrics.jsonl and events.jsonl; rerun with logger.mode=offline "
+                            "to keep a W&B copy that `wandb sync` uploads later.")
 
-    def log(self, kind: str, record: dict) -> None:
-        self._each("log", kind, record)
+    def _stateful(self) -> dict:
+        return {type(t).__name__: t for t in self.trackers if hasattr(t, "state_dict")}
 
-    def finish(self, summary: dict) -> None:
-        self._each("finish", summary)
+    def state_dict(self) -> dict:
+        return {name: t.state_dict() for name, t in self._stateful().items()}
 
-    def fail(self, step: int, error: str, kind: str = "failed") -> None:
-        """Training stopped early: kind "failed" (it raised) or "preempted" (checkpointed, resumable)."""
-        self._each("fail", step, error, kind)
+    def load_state_dict(self, state: dict) -> None:
+        for name, tracker in self._stateful().items():
+            tracker.load_state_dict(state.get(name, {}))
+
+    def start(self) -> None:
+        self._each("start")
+
+    def on_epoch(self, epoch: int) -> None:
+        self._each("on_epoch", epoch)
+
+    def on_train(self, stats: TrainStats) -> None:
+        self._each("on_train", stats)
+
+    def on_val(self, result: ValResult) -> None:
+        self._each("on_val", result)
+
+    def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
+        self._each("on_unlock", event, stats)
+
+    def on_skip(self, skipped: SkippedStep) -> None:
+        self._each("on_skip", skipped)
+
+    def on_finish(self, summary: dict) -> None:
+        self._each("on_finish", summary)
+
+    def on_fail(self, step: int, error: str, kind: str = "failed", unlocks: list[dict] = ()) -> None:
+        self._each("on_fail", step, error, kind, unlocks)

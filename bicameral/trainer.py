@@ -1,4 +1,4 @@
-"""The engine: one training loop for every curriculum and model size.
+"""The engine: one training loop for every curriculum, optimizer, schedule and model size.
 
 The curriculum only decides (returns an unlock event or nothing); the trainer applies it:
 it sets the model's cutoff, restarts the LR cycle and tells the trackers.
@@ -7,21 +7,19 @@ it sets the model's cutoff, restarts the LR cycle and tells the trackers.
 import contextlib
 import logging
 import math
-import random
 import time
 from collections import deque
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from bicameral.checkpoint import save_checkpoint
 from bicameral.curriculum import Curriculum, UnlockEvent
 from bicameral.data import Split, TrainBatches, val_batches
 from bicameral.distributed import SINGLE_PROCESS, Dist, weights_checksum
 from bicameral.errors import BicameralError
+from bicameral.events import SkippedStep, TrainStats, ValResult
 from bicameral.preemption import Preempted, StopRequest
-from bicameral.schedule import CosineWithRestarts
+from bicameral.stateful import Checkpointer, DataOrder, RandomState
+from bicameral.tracking import Tracker
 
 log = logging.getLogger("bicameral")
 
@@ -54,12 +52,18 @@ def _tensors(values: list[float], device: torch.device) -> list[torch.Tensor]:
 
 
 class Trainer:
-    def __init__(self, cfg, model, optimizer, schedule: CosineWithRestarts, curriculum: Curriculum,
-                 data: Split, run_dir: str | Path, config: dict, seed: int, device: torch.device,
-                 score_window: int | None = None, dist: Dist = SINGLE_PROCESS):
+    """Trains `model` for `cfg.epochs x cfg.steps_per_epoch` optimizer steps.
+
+    `cfg` is the trainer section (TrainerConfig). Every stateful part, the trainer's own loop
+    counters included, is tracked by `checkpointer`, which saves and restores them together.
+    """
+
+    def __init__(self, cfg, model, optimizer: torch.optim.Optimizer, schedule, curriculum: Curriculum,
+                 data: Split, trackers: Tracker, checkpointer: Checkpointer, seed: int, device: torch.device,
+                 dist: Dist = SINGLE_PROCESS):
         self.cfg, self.model, self.optimizer, self.schedule = cfg, model, optimizer, schedule
-        self.curriculum, self.data, self.dist = curriculum, data, dist
-        self.run_dir, self.config, self.device = Path(run_dir), config, device
+        self.curriculum, self.data, self.trackers, self.dist = curriculum, data, trackers, dist
+        self.checkpointer, self.device = checkpointer, device
         self.total_steps = cfg.epochs * cfg.steps_per_epoch
         # each rank draws its own batches; rank 0 draws what a single process would
         self.batches = TrainBatches(data.train, cfg.batch_size, model.cfg.seq_len, seed + 7919 * dist.rank)
@@ -76,13 +80,15 @@ class Trainer:
         trained = self.ddp or model
         self.forward = torch.compile(trained) if cfg.compile else trained
         self.step = 0
+        self.lr = self.schedule.get_last_lr()[0]  # the LR the last step trained at (group 0)
         self.log_losses: list[torch.Tensor] = []  # this log window's step losses
         self.log_shares: list[torch.Tensor] = []
-        self.score_losses: deque[torch.Tensor] = deque(maxlen=score_window or cfg.log_every)  # judged
+        self.score_losses: deque[torch.Tensor] = deque(maxlen=curriculum.score_window or cfg.log_every)  # judged
         self.val_losses: list[float] = []
         self.skipped_steps = 0  # updates skipped for a non-finite gradient, in all
         self.bad_in_a_row = 0
-        self.extra_state: dict = {}  # e.g. the W&B run id, kept with the checkpoint
+        checkpointer.track(model=model, optimizer=optimizer, schedule=schedule, curriculum=curriculum,
+                           batches=DataOrder(self.batches, dist), rng=RandomState(), loop=self, trackers=trackers)
 
     # -- one optimizer step ---------------------------------------------------------------------
 
@@ -90,9 +96,7 @@ class Trainer:
         """accum_steps micro-batches, clip, update; the mean loss and gate share (on device), or None
         when the gradient was not finite and the update was skipped."""
         self.model.train()
-        lr = self.schedule.lr_at(self.step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.lr = self.optimizer.param_groups[0]["lr"]
         loss_sum = torch.zeros((), device=self.device)
         share_sum = torch.zeros((), device=self.device)
         for micro in range(self.cfg.accum_steps):
@@ -113,6 +117,7 @@ class Trainer:
         if finite:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()  # a skipped step still spends its place in the schedule
         if not finite:
             return self._skip()
         self.bad_in_a_row = 0
@@ -122,9 +127,9 @@ class Trainer:
         """Count a skipped update; stop the run after max_nonfinite_steps of them in a row."""
         self.skipped_steps += 1
         self.bad_in_a_row += 1
-        self.trackers.log("skip", {"step": self.step + 1, "skipped_steps": self.skipped_steps})
+        self.trackers.on_skip(SkippedStep(step=self.step + 1, skipped_steps=self.skipped_steps))
         if self.bad_in_a_row >= self.cfg.max_nonfinite_steps:
-            kept = f"; the last good checkpoint is {self.run_dir / self.cfg.ckpt}" if self.cfg.ckpt else ""
+            kept = f"; the last good checkpoint is {self.checkpointer.path}" if self.checkpointer.path else ""
             raise NonFiniteError(
                 f"{self.bad_in_a_row} non-finite gradients in a row at step {self.step + 1}{kept}. "
                 "Fix: lower optimizer.lr or trainer.grad_clip, or resume from that checkpoint."
@@ -133,9 +138,9 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def fit(self, trackers, stop_at: int | None = None) -> dict:
+    def fit(self, stop_at: int | None = None) -> dict:
         """Train to epochs x steps_per_epoch (or stop early at `stop_at`, checkpointed)."""
-        cfg, self.trackers = self.cfg, trackers
+        cfg = self.cfg
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         self.model.set_cutoff(self.curriculum.cutoff)
         window_start, window_tokens = time.perf_counter(), 0
@@ -143,7 +148,7 @@ class Trainer:
         with StopRequest() as stop:
             while self.step < end:
                 if first or self.step % cfg.steps_per_epoch == 0:
-                    self.trackers.log("epoch", {"epoch": self.step // cfg.steps_per_epoch})
+                    self.trackers.on_epoch(self.step // cfg.steps_per_epoch)
                     first = False
                 self._step()
                 window_tokens += self.tokens_per_step
@@ -186,28 +191,28 @@ class Trainer:
         loss, share, score = self.dist.mean(torch.stack(means)).tolist()
         self.log_losses.clear()
         self.log_shares.clear()
-        self.trackers.log("train", {
-            "step": self.step,
-            "epoch": (self.step - 1) // self.cfg.steps_per_epoch,
-            "epoch_step": (self.step - 1) % self.cfg.steps_per_epoch + 1,
-            "loss": loss,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "cutoff": self.curriculum.cutoff,
-            "level": self.curriculum.level,
-            "freq_share": share,
-            "tokens": self.step * self.tokens_per_step,
-            "tokens_per_s": tokens_per_s,
-        })
+        stats = TrainStats(
+            step=self.step,
+            epoch=(self.step - 1) // self.cfg.steps_per_epoch,
+            epoch_step=(self.step - 1) % self.cfg.steps_per_epoch + 1,
+            loss=loss,
+            lr=self.lr,
+            cutoff=self.curriculum.cutoff,
+            level=self.curriculum.level,
+            freq_share=share,
+            tokens=self.step * self.tokens_per_step,
+            tokens_per_s=tokens_per_s,
+        )
+        self.trackers.on_train(stats)
         event = self.curriculum.observe(self.step, score)
         if event is not None:
-            self.apply_unlock(event, share)
+            self.apply_unlock(event, stats)
 
-    def apply_unlock(self, event: UnlockEvent, freq_share: float) -> None:
+    def apply_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
         self.model.set_cutoff(event.to_cutoff)
         if self.cfg.restart_lr:
             self.schedule.restart(self.step)
-        self.trackers.log("unlock", {**vars(event), "tokens": self.step * self.tokens_per_step,
-                                     "freq_share": freq_share})
+        self.trackers.on_unlock(event, stats)
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -223,8 +228,8 @@ class Trainer:
         loss_sum, share_sum, n = self.dist.sum(totals).tolist()
         val_loss = loss_sum / n
         self.val_losses.append(val_loss)
-        self.trackers.log("val", {"step": self.step, "tokens": self.step * self.tokens_per_step,
-                                  "val_loss": val_loss, "freq_share": share_sum / n})
+        self.trackers.on_val(ValResult(step=self.step, tokens=self.step * self.tokens_per_step,
+                                       val_loss=val_loss, freq_share=share_sum / n))
         return val_loss
 
     def summary(self) -> dict:
@@ -243,64 +248,40 @@ class Trainer:
             "final_cutoff": self.curriculum.cutoff,
             "unlock_steps": [e["step"] for e in unlocks],
             "steps_to_full_resolution": full[0] if full else (0 if self.curriculum.finished else None),
+            "curriculum": self.curriculum.name,
+            "unlocks": self.unlock_history(),
             **ranks,
         }
 
-    # -- checkpoints ----------------------------------------------------------------------------
+    def unlock_history(self) -> list[dict]:
+        """Every unlock of the run so far, resumes included, with the tokens seen at each."""
+        return [{**e, "tokens": e["step"] * self.tokens_per_step} for e in self.curriculum.history]
+
+    # -- checkpoints: the loop's own state, and saving everything -------------------------------
 
     def state_dict(self) -> dict:
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "curriculum": self.curriculum.state_dict(),
-            "step": self.step,
             "skips": {"total": self.skipped_steps, "in_a_row": self.bad_in_a_row},
-            "batches": self.dist.gather(self.batches.state_dict()),  # one data order per rank
             "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
                         "score": _floats(self.score_losses), "val": list(self.val_losses)},
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
-            "config": self.config,
-            "extra": self.extra_state,
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.curriculum.load_state_dict(state["curriculum"])
-        self.step = state["step"]
         self.skipped_steps, self.bad_in_a_row = state["skips"]["total"], state["skips"]["in_a_row"]
-        if len(state["batches"]) != self.dist.world_size:
-            raise ValueError(f"checkpoint holds {len(state['batches'])} ranks' data order, this run has "
-                             f"{self.dist.world_size} processes")
-        self.batches.load_state_dict(state["batches"][self.dist.rank])
         windows = state["windows"]
         self.log_losses = _tensors(windows["log"], self.device)
         self.log_shares = _tensors(windows["share"], self.device)
         self.score_losses.extend(_tensors(windows["score"], self.device))
         self.val_losses = list(windows["val"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        self.extra_state = dict(state.get("extra", {}))
+
+    def resume(self, state: dict) -> None:
+        """Continue from a checkpoint's state: every tracked component, then the model's cutoff."""
+        self.checkpointer.load_state_dict(state)
+        self.step = state["step"]
+        self.lr = self.schedule.get_last_lr()[0]
         self.model.set_cutoff(self.curriculum.cutoff)
 
     def save(self) -> None:
-        state = self.state_dict()  # every rank takes part: the data order is gathered from all
-        if not self.dist.is_main:
-            return
-        path = self.run_dir / self.cfg.ckpt
-        try:
-            save_checkpoint(state, path)
-        except OSError as err:  # a full disk: the previous checkpoint is untouched, training goes on
-            log.error(f"Checkpoint save at step {self.step} failed ({err.strerror or err}); "
-                      f"the previous checkpoint at {path} is kept.")
+        state = self.checkpointer.state_dict(self.step)  # every rank takes part: data orders are gathered
+        if self.dist.is_main:
+            self.checkpointer.save(state)

@@ -13,7 +13,7 @@ from bicameral.checkpoint import CheckpointError, load_checkpoint
 from bicameral.config import ConfigError
 from bicameral.run import train
 from tests.conftest import CONF_DIR, MICRO, ROOT
-from tests.wandb_offline import find_offline_runs, read_offline_run
+from tests.wandb_offline import find_offline_runs, iter_records, read_offline_run
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -49,7 +49,8 @@ def test_train_py_learns_unlocks_and_records_everything(tmp_path, corpus_cache):
     assert [row["unlock/step"] for row in logged] == [e["step"] for e in unlocks]
     assert [row["unlock/to_cutoff"] for row in logged] == [e["to_cutoff"] for e in unlocks]
     assert [row["unlock/score"] for row in logged] == pytest.approx([e["score"] for e in unlocks])
-    assert run.config["curriculum"]["name"] == "achievement"
+    assert run.config["curriculum"]["_target_"] == "bicameral.curriculum.Achievement"
+    assert "curriculum=achievement" in run.tags
     assert run.summary["unlock_steps"] == [e["step"] for e in unlocks]
 
 
@@ -142,3 +143,23 @@ def test_score_is_the_mean_loss_over_the_score_window(tmp_path, corpus_cache):
         window = [losses[s] for s in range(event["step"] - 2, event["step"] + 1)]
         assert event["score"] == pytest.approx(sum(window) / 3, rel=1e-6)
         assert event["score"] != pytest.approx(losses[event["step"]], rel=1e-6)  # not one noisy batch
+
+
+def test_wandb_unlock_table_after_a_resume_holds_every_unlock_once(tmp_path, corpus_cache):
+    """The table comes from the curriculum's restored history, not from what one process saw."""
+    train(micro_cfg(tmp_path, "logger=wandb"), tmp_path, stop_at=12)
+    summary = train(micro_cfg(tmp_path, "logger=wandb"), tmp_path)  # resume=auto continues the same run
+    assert summary["unlock_steps"][0] <= 12 < summary["unlock_steps"][-1]  # unlocks on both sides of the stop
+    first, second = find_offline_runs(tmp_path)
+    assert read_offline_run(first).run_id == read_offline_run(second).run_id
+    [table] = (second / "files" / "media" / "table").glob("unlocks_*.table.json")
+    rows = json.loads(table.read_text())
+    steps = [row[rows["columns"].index("step")] for row in rows["data"]]
+    assert steps == summary["unlock_steps"]
+    tokens = [row[rows["columns"].index("tokens")] for row in rows["data"]]
+    assert tokens == [s * 4 * 64 for s in steps]  # batch 4 x seq_len 64 tokens a step
+    # the final checkpoint rides along as a model artifact, kept offline for `wandb sync`
+    [log] = second.glob("run-*.wandb")
+    artifacts = [r.artifact for r in iter_records(log) if r.WhichOneof("record_type") == "artifact"]
+    models = [a.name for a in artifacts if a.type == "model"]
+    assert models == [f"checkpoint-{read_offline_run(second).run_id}"]

@@ -1,0 +1,94 @@
+"""One protocol for everything a checkpoint holds: `state_dict()` and `load_state_dict(state)`.
+
+The `Checkpointer` collects the stateful components of a run (model, optimizer, schedule,
+curriculum, data order, RNG, the loop's own counters, the trackers' resume state) under one
+name each, and hands each its state back on resume.
+"""
+
+import logging
+import random
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from bicameral.checkpoint import save_checkpoint
+from bicameral.data import TrainBatches
+from bicameral.distributed import Dist
+
+log = logging.getLogger("bicameral")
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class RandomState:
+    """Every RNG a step draws from: torch (CPU and CUDA), numpy and Python's `random`."""
+
+    def state_dict(self) -> dict:
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        np.random.set_state(state["numpy"])
+        random.setstate(state["python"])
+
+
+class DataOrder:
+    """Each rank's training-batch order; every rank takes part in a save (the states are gathered)."""
+
+    def __init__(self, batches: TrainBatches, dist: Dist):
+        self.batches, self.dist = batches, dist
+
+    def state_dict(self) -> list[dict]:
+        return self.dist.gather(self.batches.state_dict())  # one data order per rank
+
+    def load_state_dict(self, state: list[dict]) -> None:
+        if len(state) != self.dist.world_size:
+            raise ValueError(f"checkpoint holds {len(state)} ranks' data order, this run has "
+                             f"{self.dist.world_size} processes")
+        self.batches.load_state_dict(state[self.dist.rank])
+
+
+class Checkpointer:
+    """Saves and restores a run's stateful components, by name, in one atomic file."""
+
+    def __init__(self, path: str | Path | None, metadata: dict | None = None):
+        self.path = Path(path) if path is not None else None  # None: no checkpoints
+        self.metadata = metadata or {}  # plain values saved alongside, e.g. the resolved config
+        self.components: dict[str, Stateful] = {}
+
+    def track(self, **components: Stateful) -> None:
+        for name, component in components.items():
+            if not isinstance(component, Stateful):
+                raise TypeError(f"{name} ({type(component).__name__}) has no state_dict/load_state_dict")
+            self.components[name] = component
+
+    def state_dict(self, step: int) -> dict:
+        return {"step": step, **{name: c.state_dict() for name, c in self.components.items()}, **self.metadata}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, component in self.components.items():
+            if name not in state:
+                raise KeyError(f"no {name} state")
+            component.load_state_dict(state[name])
+
+    def save(self, state: dict) -> None:
+        """Write `state` atomically; a failed write (a full disk) keeps the previous checkpoint."""
+        try:
+            save_checkpoint(state, self.path)
+        except OSError as err:
+            log.error(f"Checkpoint save at step {state['step']} failed ({err.strerror or err}); "
+                      f"the previous checkpoint at {self.path} is kept.")

@@ -1,0 +1,67 @@
+"""The README's "Extending" section, run exactly as written: a plug-in curriculum and optimizer
+from a folder outside the package, found through hydra.searchpath."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bicameral.checkpoint import load_checkpoint
+from tests.conftest import ROOT
+
+
+def readme_block(first_line: str) -> str:
+    """The fenced code block of README.md that starts with `first_line`."""
+    for body in re.findall(r"```[a-z]*\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S):
+        if body.startswith(first_line + "\n"):
+            return body
+    raise AssertionError(f"README.md has no code block starting with {first_line!r}")
+
+
+def write_readme_files(folder: Path) -> None:
+    for name in ("my_curricula.py", "my_conf/curriculum/plateau.yaml", "my_conf/optimizer/rmsprop.yaml"):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(readme_block(f"# {name}"))
+
+
+def run_train(folder: Path, run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
+           "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    cmd = [sys.executable, "train.py", f"hydra.searchpath=[file://{folder / 'my_conf'}]", *overrides,
+           f"hydra.run.dir={run_dir}"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_plateau_curriculum_and_rmsprop_from_a_user_folder(tmp_path, corpus_cache):
+    folder = tmp_path / "user"
+    write_readme_files(folder)
+    assert not (ROOT / "bicameral" / "my_curricula.py").exists()
+    run_dir = tmp_path / "run"
+    proc = run_train(folder, run_dir, "+experiment=smoke", "logger=none", "curriculum=plateau", "optimizer=rmsprop",
+                     "curriculum.patience=10", "curriculum.min_improvement=0.05", "trainer.steps_per_epoch=80",
+                     "trainer.ckpt_every=40")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "optimizer=torch.optim.rmsprop.RMSprop" in proc.stdout
+    assert "curriculum=my_curricula.Plateau levels=[8, 16, 32, 33]" in proc.stdout
+    unlocks = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    unlocks = [e for e in unlocks if e["kind"] == "unlock"]
+    assert len(unlocks) >= 2 and {e["reason"] for e in unlocks} == {"ready"}
+    assert "  [UNLOCK] 8 -> 16 (loss=" in proc.stdout
+    # each unlock came once the loss flattened: less than 5% better than 10 steps before
+    rows = {r["step"]: r["loss"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+            if r["kind"] == "train"}
+    for event in unlocks:
+        assert (rows[event["step"] - 10] - event["score"]) / rows[event["step"] - 10] < 0.05
+    # the plug-in's running state rides in the checkpoint like a built-in's
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    assert state["curriculum"]["history"] == [{k: e[k] for k in state["curriculum"]["history"][0]} for e in unlocks]
+    assert "seen" in state["curriculum"]
+
+
+def test_rmsprop_on_top_of_adamw_keys_fails_naming_the_key_to_drop(tmp_path):
+    proc = run_train(tmp_path, tmp_path / "run", "optimizer._target_=torch.optim.RMSprop")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "torch.optim.RMSprop does not take optimizer.betas. Fix: drop them with ~optimizer.betas" in proc.stdout
