@@ -9,6 +9,7 @@ import logging
 import re
 from pathlib import Path
 
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -20,11 +21,32 @@ REPORT_FILES = ("comparison.md", "comparison.json", "comparison.png")
 
 
 class SweepReport(Callback):
+    """Hydra's sweeper raises as soon as a job of the sweep failed, and then never calls on_multirun_end. So the
+    jobs are counted as they end (in this process: the basic launcher's), and after the last one of a sweep with
+    a failure the report is written from on_job_end instead."""
+
     def __init__(self, target_loss: float = 2.0, wandb: bool = True):
         self.target_loss = target_loss  # "steps to loss <= target" in the tables
         self.wandb = wandb  # also log the report to W&B when the sweep's logger is wandb
+        self.jobs: int | None = None  # how many the sweep launches, where that can be told in advance
+        self.ended = 0
+        self.failed = False
+        self.reported = False
+        self.multirun_config: DictConfig | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self.multirun_config, self.jobs = config, count_jobs(config)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
+        self.ended += 1
+        self.failed |= job_return.status == JobStatus.FAILED
+        if self.failed and self.ended == self.jobs and self.multirun_config is not None:
+            self.on_multirun_end(self.multirun_config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.reported:  # already, after the last job of a sweep that had a failure
+            return
+        self.reported = True
         try:
             self.report(config)
         except Exception as err:  # the jobs' own results are all on disk: never fail the sweep over a report
@@ -68,6 +90,22 @@ def log_to_wandb(sweep_dir: Path, report: dict, logger: DictConfig) -> None:
         run.finish()
     if logger.mode == "offline":
         print(f"W&B report run saved; upload it with the sweep's runs: wandb sync {sweep_dir}/wandb/offline-run-*")
+
+
+def count_jobs(config: DictConfig) -> int | None:
+    """The jobs a basic-sweeper multirun launches: its sweeper.params and command line, expanded as it does.
+    None for another sweeper (Optuna decides as it goes) or anything that cannot be told without running it."""
+    try:
+        if "BasicSweeper" not in config.hydra.sweeper._target_:
+            return None
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+        overrides = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
+    except Exception:
+        return None
 
 
 def artifact_name(sweep: str) -> str:
