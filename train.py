@@ -2,7 +2,6 @@
 
 import logging
 import warnings
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -13,6 +12,7 @@ from bicameral.config import register_configs
 from bicameral.errors import BicameralError
 from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.run import train
+from bicameral.variants import job_wandb_identity
 
 register_configs()
 log = logging.getLogger("bicameral")
@@ -25,10 +25,11 @@ warnings.filterwarnings("ignore", message=r"[\s\S]*is validated against ConfigSt
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    if multirun:  # one W&B group per sweep, each run named by its overrides
-        sweep = Path(hydra_cfg.sweep.dir)
-        cfg.logger.group = cfg.logger.group or f"{sweep.parent.name}_{sweep.name}"
-        cfg.logger.name = cfg.logger.name or hydra_cfg.job.override_dirname or None
+    if multirun:  # W&B: a group per variant, so its seeds draw as a band; a tag per sweep; runs named by overrides
+        identity = job_wandb_identity(hydra_cfg)
+        cfg.logger.group = cfg.logger.group or identity["group"]
+        cfg.logger.name = cfg.logger.name or identity["name"]
+        cfg.logger.tags.append(identity["tag"])
     try:
         summary = train(cfg, run_dir=hydra_cfg.runtime.output_dir, stop_at=cfg.trainer.stop_at)
     except Preempted:  # checkpointed; a scheduler may run the job again to resume it

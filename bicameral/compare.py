@@ -1,12 +1,13 @@
-"""Compare the runs of a sweep: per-run and per-group tables, and their loss curves, from each job's files.
+"""Compare the runs of a sweep: per-run and per-variant tables, and their curves, from each job's files.
 
 A sweep dir is what `python train.py -m ...` leaves: one job dir per override combination, each holding
 .hydra/{config,overrides}.yaml, metrics.jsonl and events.jsonl. A single run dir is a sweep of one.
-A run is labelled by its overrides, less those every run shares; seeds aggregate: a run's group is its
-label minus seed=...
+A run is labelled by its overrides, less the preset and those every run shares; its *variant* is that
+label minus seed=..., so the seeds of one variant aggregate (bicameral/variants.py).
 
     runs = load_runs(sweep_dir)
-    print(write_report(runs, sweep_dir, out_dir, target_loss=2.0))  # + comparison.{md,json,png} in out_dir
+    report = write_report(runs, sweep_dir, out_dir, target_loss=2.0)  # comparison.{md,json,png} in out_dir
+    print(report_text(report))
 """
 
 import json
@@ -16,16 +17,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import EngFormatter
 from omegaconf import OmegaConf
+
+from bicameral.variants import PRESET_KEY, SEED_KEY, override_key, run_label, sweep_id, variant_label, without
 
 DASH = "—"  # never reached, or never logged
 SCORE_DRIVEN = ("achievement", "fixed_threshold")  # the curricula whose first bar is curriculum.unlock_threshold
-GROUP_METRICS = ("final_val_loss", "best_val_loss", "steps_to_target", "steps_to_full_resolution", "wall_time_s")
+VARIANT_METRICS = ("final_val_loss", "best_val_loss", "steps_to_target", "steps_to_full_resolution", "mean_spike",
+                   "mean_recovery_steps", "wall_time_s")
+BASELINE_CURRICULUM = "none"  # full resolution from the start: what every curriculum is measured against
 
 
 @dataclass
@@ -33,8 +34,9 @@ class Run:
     path: Path
     overrides: list[str] | None  # as given on the command line; None without .hydra/overrides.yaml
     label: str  # the overrides that set it apart, sorted and joined as Hydra names dirs: curriculum=achievement,seed=0
-    group: str  # the label minus seed=..., so seeds aggregate
-    status: str  # finished | incomplete (logged, but no finish row or stopped early) | failed (nothing logged)
+    variant: str  # the label minus seed=..., so seeds aggregate
+    status: str  # finished | incomplete (logged, but stopped early or preempted) | failed
+    error: str | None  # why it failed, when it said so
     curriculum: str | None
     arch: str
     threshold: float | None  # curriculum.unlock_threshold: the first bar of a score-driven curriculum
@@ -45,6 +47,7 @@ class Run:
     train: list[dict]
     val: list[dict]
     unlocks: list[dict]
+    spikes: list[dict]  # events.jsonl kind "spike": one per measured unlock, at the unlock's step
     finish: dict | None
 
 
@@ -104,6 +107,16 @@ def read_overrides(run_dir: Path) -> list[str] | None:
     return [str(o) for o in overrides] if isinstance(overrides, list) else None
 
 
+def logged_error(run_dir: Path) -> str | None:
+    """The one-line `error: ...` train.py logs for bad input, which stops a job before it logs anything else."""
+    try:
+        lines = (run_dir / "train.log").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    errors = [line.split("error: ", 1)[1] for line in lines if "] error: " in line or line.startswith("error: ")]
+    return errors[-1] if errors else None
+
+
 def shared_overrides(override_lists: list[list[str] | None]) -> list[str]:
     """The overrides every run of a sweep has (e.g. trainer.steps_per_epoch=500 next to the swept keys): they tell
     runs apart no more than the config does. Nothing for a single run: it has no other run to be told from."""
@@ -111,10 +124,14 @@ def shared_overrides(override_lists: list[list[str] | None]) -> list[str]:
     return sorted(set.intersection(*known)) if len(override_lists) > 1 and known else []
 
 
-def group_key(overrides: list[str]) -> str:
-    """The overrides minus seed=..., sorted like Hydra's override_dirname: runs that differ only in seed share it."""
-    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
-    return ",".join(sorted(kept)) or "(base config)"
+def run_status(finish: dict | None, last_event: dict | None, logged: bool, total_steps: int | None) -> str:
+    """finished only if it got to its last step (trainer.stop_at also writes a finish row); failed if it said so or
+    logged nothing; else incomplete (stopped early, preempted, or killed)."""
+    if finish is not None and (total_steps is None or finish["step"] >= total_steps):
+        return "finished"
+    if (last_event or {}).get("kind") == "failed" or not logged:
+        return "failed"
+    return "incomplete"
 
 
 def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
@@ -126,19 +143,16 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
     events = read_jsonl(run_dir / "events.jsonl")
     train = by_step([r for r in rows if r.get("kind") == "train"])
     val = by_step([r for r in rows if r.get("kind") == "val"])
-    unlocks = by_step([e for e in events if e.get("kind") == "unlock"])
     finishes = [e for e in events if e.get("kind") == "finish"]
     finish = finishes[-1] if finishes else None  # a stopped, then resumed run has one per segment
 
     epochs, steps_per_epoch = select(cfg, "trainer.epochs"), select(cfg, "trainer.steps_per_epoch")
     total_steps = epochs * steps_per_epoch if isinstance(epochs, int) and isinstance(steps_per_epoch, int) else None
-    # trainer.stop_at also writes a finish row: a run only finished if it got to its last step
-    if finish is not None and (total_steps is None or finish["step"] >= total_steps):
-        status = "finished"
-    elif train or val:
-        status = "incomplete"
-    else:
-        status = "failed"
+    status = run_status(finish, events[-1] if events else None, bool(train or val), total_steps)
+    error = None
+    if status == "failed":
+        failed = [e for e in events if e.get("kind") == "failed"]
+        error = failed[-1].get("error") if failed else logged_error(run_dir)
 
     relative = run_dir.relative_to(root).as_posix()
     name = root.name if relative == "." else relative
@@ -146,10 +160,11 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
     return Run(
         path=run_dir,
         overrides=overrides,
-        label=",".join(sorted(own)) if own else name,
-        # without overrides.yaml nothing says which runs are seeds of one config: each is its own group
-        group=group_key(own) if own is not None else name,
+        label=run_label(own) if own else name,
+        # without overrides.yaml nothing says which runs are seeds of one config: each is its own variant
+        variant=variant_label(own) if own is not None else name,
         status=status,
+        error=error,
         curriculum=curriculum,
         arch=select(cfg, "model.arch") or "bicameral",  # runs from before model.arch existed were bicameral
         threshold=select(cfg, "curriculum.unlock_threshold") if curriculum in SCORE_DRIVEN else None,
@@ -159,18 +174,35 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
         total_steps=total_steps,
         train=train,
         val=val,
-        unlocks=unlocks,
+        unlocks=by_step([e for e in events if e.get("kind") == "unlock"]),
+        spikes=by_step([e for e in events if e.get("kind") == "spike"]),
         finish=finish,
     )
 
 
+def keep_presets_where_needed(runs: list[Run], shared: Collection[str]) -> None:
+    """Labels leave the preset out; where that makes two different variants read the same (a folder holding two
+    sweeps, each with a curriculum=none), those variants keep it."""
+    keys = {}
+    for run in runs:
+        if run.overrides is not None:
+            own = [o for o in run.overrides if o not in shared]
+            keys.setdefault(run.variant, set()).add(",".join(sorted(without(own, {SEED_KEY}))))
+    for run in runs:
+        if len(keys.get(run.variant, ())) > 1:
+            own = [o for o in run.overrides if o not in shared]
+            run.label = ",".join(sorted(own))
+            run.variant = ",".join(sorted(without(own, {SEED_KEY})))
+
+
 def load_runs(root: str | Path) -> list[Run]:
-    """Every run under root, sorted by group, then seed."""
+    """Every run under root, sorted by variant, then seed."""
     root = Path(root)
     dirs = find_run_dirs(root)
     shared = shared_overrides([read_overrides(d) for d in dirs])
     runs = [load_run(d, root, shared) for d in dirs]
-    return sorted(runs, key=lambda r: (r.group, r.seed if isinstance(r.seed, int) else -1, r.label))
+    keep_presets_where_needed(runs, shared)
+    return sorted(runs, key=lambda r: (r.variant, r.seed if isinstance(r.seed, int) else -1, r.label))
 
 
 # -----------------------------------------------------------------------------------------------
@@ -182,6 +214,10 @@ def number(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
+def mean_or_none(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
 def steps_to_target(train: list[dict], target: float) -> tuple[int, int] | None:
     """(step, tokens) of the first logged train loss <= target; None if the run never got there."""
     for row in train:
@@ -190,17 +226,31 @@ def steps_to_target(train: list[dict], target: float) -> tuple[int, int] | None:
     return None
 
 
+def unlock_summary(unlock: dict, spike: dict | None) -> dict:
+    """One unlock, with its spike when it was measured (spike fields None when not)."""
+    spike = spike or {}
+    return {"step": unlock["step"], "tokens": unlock["tokens"], "from_cutoff": unlock["from_cutoff"],
+            "to_cutoff": unlock["to_cutoff"], "score": number(unlock["score"]), "reason": unlock["reason"],
+            "measured": bool(spike), "spike": number(spike.get("spike")),
+            "recovery_steps": spike.get("recovery_steps"), "window_steps": spike.get("window_steps")}
+
+
 def summarize_run(run: Run, target_loss: float) -> dict:
     """The run's numbers: from its finish row when it finished, else from what it logged before it stopped."""
     finish = run.finish if run.status == "finished" else {}
     val_losses = [r["val_loss"] for r in run.val]
     hit = steps_to_target(run.train, target_loss)
+    spikes = {s["step"]: s for s in run.spikes}
+    unlocks = [unlock_summary(u, spikes.get(u["step"])) for u in run.unlocks]
+    measured = [u for u in unlocks if u["measured"]]
+    recovered = [u["recovery_steps"] for u in measured if u["recovery_steps"] is not None]
     return {
         "label": run.label,
-        "group": run.group,
+        "variant": run.variant,
         "overrides": run.overrides,
         "path": str(run.path),
         "status": run.status,
+        "error": run.error,
         "curriculum": run.curriculum,
         "arch": run.arch,
         "threshold": run.threshold,
@@ -215,9 +265,11 @@ def summarize_run(run: Run, target_loss: float) -> dict:
         "tokens_to_target": hit[1] if hit else None,
         "steps_to_full_resolution": finish.get("steps_to_full_resolution"),
         "wall_time_s": number(finish.get("wall_time_s")),
-        "unlocks": [{"step": u["step"], "tokens": u["tokens"], "from_cutoff": u["from_cutoff"],
-                     "to_cutoff": u["to_cutoff"], "score": number(u["score"]), "reason": u["reason"]}
-                    for u in run.unlocks],
+        "mean_spike": mean_or_none([u["spike"] for u in measured if u["spike"] is not None]),
+        "mean_recovery_steps": mean_or_none(recovered),  # over the unlocks that recovered within their window
+        "unlocks_measured": len(measured),
+        "unlocks_recovered": len(recovered),
+        "unlocks": unlocks,
     }
 
 
@@ -234,18 +286,41 @@ def mean_spread(values: list[float]) -> dict | None:
     return {"mean": statistics.fmean(values), "spread": spread, "n": len(values)}
 
 
-def summarize_groups(summaries: list[dict]) -> list[dict]:
-    """Per group: its run counts, and each metric's mean and spread over its finished runs that have it."""
-    groups: dict[str, list[dict]] = {}
+def summarize_variants(summaries: list[dict]) -> list[dict]:
+    """Per variant: its run counts, and each metric's mean and spread over its finished runs that have it."""
+    variants: dict[str, list[dict]] = {}
     for s in summaries:
-        groups.setdefault(s["group"], []).append(s)
+        variants.setdefault(s["variant"], []).append(s)
     out = []
-    for name, members in groups.items():
+    for name, members in variants.items():
         # a crashed run's numbers stop wherever it crashed: averaging them in would mislead
         done = [s for s in members if s["status"] == "finished"]
-        stats = {m: mean_spread([s[m] for s in done if s[m] is not None]) for m in GROUP_METRICS}
-        out.append({"group": name, "runs": len(members), "finished": len(done), **stats})
+        stats = {m: mean_spread([s[m] for s in done if s[m] is not None]) for m in VARIANT_METRICS}
+        out.append({"variant": name, "runs": len(members), "finished": len(done), **stats,
+                    "unlocks_measured": sum(s["unlocks_measured"] for s in done),
+                    "unlocks_recovered": sum(s["unlocks_recovered"] for s in done)})
     return out
+
+
+def pick_baseline(runs: list[Run]) -> str | None:
+    """The variant the others are measured against: the one a `...=none` override names (curriculum=none,
+    +study=none), else the first whose runs train with curriculum none, else the first variant."""
+    variants = list(dict.fromkeys(r.variant for r in runs if r.train))
+    named = [v for v in variants
+             if any(o.split("=", 1)[1:] == [BASELINE_CURRICULUM] for o in v.split(","))]
+    plain = [v for v in variants if all(r.curriculum == BASELINE_CURRICULUM for r in runs if r.variant == v)]
+    return (named or plain or variants or [None])[0]
+
+
+def sweep_title(root: Path, runs: list[Run]) -> str:
+    """The sweep's name: its dir's last two parts, after the presets its runs share when the dir does not
+    say them (a folder of merged sweeps reads "curriculum_comparison + study")."""
+    presets = sorted({o.split("=", 1)[1] for r in runs for o in (r.overrides or ()) if override_key(o) == PRESET_KEY})
+    name = sweep_id(root)
+    if Path(root).resolve().name == "multirun":  # the multirun root itself: its parent says nothing
+        name = ""
+    missing = [p for p in presets if p not in name]
+    return " · ".join(x for x in (" + ".join(missing), name) if x) or Path(root).resolve().name
 
 
 # -----------------------------------------------------------------------------------------------
@@ -263,20 +338,20 @@ def format_tokens(n: int) -> str:
     return str(n)
 
 
-def format_value(x: float | None, decimals: int | None) -> str:
+def format_value(x: float | None, decimals: int | None, sign: bool = False) -> str:
     """x to `decimals` places; decimals=None is for step counts: whole ones bare, a mean like 32.5 to one place."""
     if x is None:
         return DASH
     if decimals is None:
         decimals = 0 if x == round(x) else 1
-    return f"{x:.{decimals}f}"
+    return f"{x:{'+' if sign else ''}.{decimals}f}"
 
 
-def format_stat(stat: dict | None, finished: int, decimals: int | None) -> str:
+def format_stat(stat: dict | None, finished: int, decimals: int | None, sign: bool = False) -> str:
     """mean ± spread, then (k/n) when only k of the n finished runs have the value."""
     if stat is None:
         return DASH
-    text = format_value(stat["mean"], decimals)
+    text = format_value(stat["mean"], decimals, sign)
     if stat["spread"] is not None:
         text += f" ± {format_value(stat['spread'], decimals)}"
     return text + (f" ({stat['n']}/{finished})" if stat["n"] < finished else "")
@@ -292,6 +367,15 @@ def format_table(headers: list[str], rows: list[list[str]], markdown: bool = Fal
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in lines)
 
 
+def format_unlock(u: dict) -> str:
+    """32->64 @ 30 (0.123M), then the spike when it was measured: +0.250 rec 30 | +0.250 not rec."""
+    text = f"{u['from_cutoff']}->{u['to_cutoff']} @ {u['step']} ({format_tokens(u['tokens'])})"
+    if u["measured"]:
+        recovery = "not rec." if u["recovery_steps"] is None else f"rec {u['recovery_steps']}"
+        text += f" {format_value(u['spike'], 3, sign=True)} {recovery}"
+    return text
+
+
 def run_table(summaries: list[dict], target_loss: float) -> tuple[list[str], list[list[str]]]:
     """One row per run; one column per unlock, as many as the run with the most."""
     n_unlocks = max((len(s["unlocks"]) for s in summaries), default=0)
@@ -299,8 +383,7 @@ def run_table(summaries: list[dict], target_loss: float) -> tuple[list[str], lis
                *[f"unlock {i + 1}" for i in range(n_unlocks)]]
     rows = []
     for s in summaries:
-        unlocks = [f"{u['from_cutoff']}->{u['to_cutoff']} @ {u['step']} ({format_tokens(u['tokens'])})"
-                   for u in s["unlocks"]]
+        unlocks = [format_unlock(u) for u in s["unlocks"]]
         target = DASH if s["steps_to_target"] is None else (
             f"{s['steps_to_target']} ({format_tokens(s['tokens_to_target'])})")
         rows.append([s["label"], s["status"], format_value(s["final_val_loss"], 3), format_value(s["best_val_loss"], 3),
@@ -308,48 +391,62 @@ def run_table(summaries: list[dict], target_loss: float) -> tuple[list[str], lis
     return headers, rows
 
 
-def group_table(groups: list[dict], target_loss: float) -> tuple[list[str], list[list[str]]]:
-    """One row per group: how many of its runs finished, and mean ± spread over those."""
-    headers = ["group", "n", "final val", "best val", f"steps to loss<={target_loss:g}", "steps to full res",
-               "wall (s)"]
-    rows = [[g["group"], f"{g['finished']}/{g['runs']}", format_stat(g["final_val_loss"], g["finished"], 3),
-             format_stat(g["best_val_loss"], g["finished"], 3), format_stat(g["steps_to_target"], g["finished"], None),
-             format_stat(g["steps_to_full_resolution"], g["finished"], None),
-             format_stat(g["wall_time_s"], g["finished"], 0)] for g in groups]
+def variant_table(variants: list[dict], target_loss: float) -> tuple[list[str], list[list[str]]]:
+    """One row per variant: how many of its runs finished, and mean ± spread over those."""
+    headers = ["variant", "n", "final val", "best val", f"steps to loss<={target_loss:g}", "steps to full res",
+               "spike", "recovery (steps)", "recovered", "wall (s)"]
+    rows = []
+    for v in variants:
+        n = v["finished"]
+        recovered = f"{v['unlocks_recovered']}/{v['unlocks_measured']}" if v["unlocks_measured"] else DASH
+        rows.append([v["variant"], f"{n}/{v['runs']}", format_stat(v["final_val_loss"], n, 3),
+                     format_stat(v["best_val_loss"], n, 3), format_stat(v["steps_to_target"], n, None),
+                     format_stat(v["steps_to_full_resolution"], n, None),
+                     format_stat(v["mean_spike"], n, 3, sign=True), format_stat(v["mean_recovery_steps"], n, None),
+                     recovered, format_stat(v["wall_time_s"], n, 0)])
     return headers, rows
 
 
 def not_finished(summaries: list[dict]) -> list[str]:
-    """One line per run that did not finish, saying how far it got."""
+    """One line per run that did not finish, saying how far it got and, for a failure, why."""
     lines = []
     for s in summaries:
         if s["status"] == "failed":
-            lines.append(f"{s['label']}: failed, nothing logged")
+            got = f"last logged step {s['last_step']}" if s["last_step"] is not None else "nothing logged"
+            lines.append(f"{s['label']}: failed, {got}" + (f": {s['error']}" if s["error"] else ""))
         elif s["status"] == "incomplete":
             of = f" of {s['total_steps']}" if s["total_steps"] else ""
             lines.append(f"{s['label']}: incomplete, last logged step {s['last_step']}{of}")
     return lines
 
 
-def report_text(summaries: list[dict], groups: list[dict], shared: list[str], target_loss: float,
-                markdown: bool = False) -> str:
-    """Both tables with their notes, and the runs that did not finish, as plain text or markdown."""
+VARIANT_NOTES = [
+    "n: finished/all runs; only finished runs are aggregated.",
+    "±: half range (max-min)/2 over 2 runs, sample std (n-1) over 3 or more; no ± for 1 run.",
+    "(k/n): only k of the n finished runs reached it; the mean is over those k.",
+    "spike: the highest smoothed train loss within curriculum.spike_window steps after an unlock, minus the score "
+    "it unlocked at, averaged over a run's unlocks. recovery: steps until the smoothed loss was below that score "
+    "again, over the unlocks that recovered; recovered: those unlocks / all measured.",
+]
+
+
+def report_text(report: dict, markdown: bool = False, variants_only: bool = False) -> str:
+    """The tables with their notes, and the runs that did not finish, as plain text or markdown."""
+    summaries, variants, target = report["runs"], report["variants"], report["target_loss"]
     counts = {k: sum(s["status"] == k for s in summaries) for k in ("finished", "incomplete", "failed")}
-    run_notes = [f"loss<={target_loss:g} at: the first logged train loss at or below {target_loss:g}, step (tokens)."]
+    run_notes = [f"loss<={target:g} at: the first logged train loss at or below {target:g}, step (tokens)."]
     if any(s["unlocks"] for s in summaries):
-        run_notes.append("unlock k: from->to cutoff @ step (tokens seen).")
-    sections = [
-        ("Runs (" + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ")", run_table(summaries, target_loss),
-         run_notes),
-        ("Groups (seeds aggregated)", group_table(groups, target_loss),
-         ["n: finished/all runs; only finished runs are aggregated.",
-          "±: half range (max-min)/2 over 2 runs, sample std (n-1) over 3 or more; no ± for 1 run.",
-          "(k/n): only k of the n finished runs reached it; the mean is over those k."]),
-    ]
+        run_notes.append("unlock k: from->to cutoff @ step (tokens seen), then its spike and the steps it took to "
+                         "recover (not rec.: not within the window) where it was measured.")
+    sections = [("Variants (seeds aggregated)", variant_table(variants, target), VARIANT_NOTES)]
+    if not variants_only:
+        sections.insert(0, ("Runs (" + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ")",
+                            run_table(summaries, target), run_notes))
     stopped = not_finished(summaries)
     if stopped:
         sections.append(("Not finished", None, stopped))
 
+    shared = report["shared_overrides"]
     out = [f"Every run has {' '.join(shared)} (left out of the labels).", ""] if shared else []
     for title, table, notes in sections:
         if markdown:
@@ -364,70 +461,28 @@ def report_text(summaries: list[dict], groups: list[dict], shared: list[str], ta
 
 
 # -----------------------------------------------------------------------------------------------
-# Plot
-
-
-def plot_runs(runs: list[Run], path: Path, title: str, target_loss: float) -> Figure:
-    """Train and val loss vs tokens side by side: one line per run, one colour per group, unlocks marked.
-
-    A pyplot-free Figure: it renders with Agg whatever the session's backend, and never opens a window.
-    """
-    fig = Figure(figsize=(13, 5), layout="constrained")
-    ax_train, ax_val = fig.subplots(1, 2)
-    colours = {g: f"C{i % 10}" for i, g in enumerate(dict.fromkeys(r.group for r in runs))}
-    for run in runs:
-        colour = colours[run.group]
-        style = "-" if run.status == "finished" else "--"
-        if run.train:
-            tokens = np.array([r["tokens"] for r in run.train])
-            losses = np.array([r["loss"] for r in run.train])
-            ax_train.plot(tokens, losses, style, color=colour, alpha=0.8, lw=1.2, label=run.label)
-            # an unlock happens right after a train log, at that row's tokens: the marker sits on the curve
-            at = np.array([u["tokens"] for u in run.unlocks])
-            ax_train.plot(at, np.interp(at, tokens, losses), "^", color=colour, mec="black", mew=0.6, ms=7,
-                          label=f"{run.label} unlocks")
-        if run.val:
-            ax_val.plot([r["tokens"] for r in run.val], [r["val_loss"] for r in run.val], style, color=colour,
-                        alpha=0.8, lw=1.2, marker="o", ms=3, label=run.label)
-    target = ax_train.axhline(target_loss, color="grey", ls=":", lw=1, label=f"target loss {target_loss:g}")
-
-    handles = [Line2D([], [], color=c, label=g) for g, c in colours.items()]
-    handles += [Line2D([], [], ls="", marker="^", color="white", mec="black", label="unlock"), target]
-    if any(r.status != "finished" for r in runs):
-        handles.append(Line2D([], [], ls="--", color="grey", label="not finished"))
-    ax_train.legend(handles=handles, fontsize=8)
-    for ax, name in ((ax_train, "train loss"), (ax_val, "val loss")):
-        ax.set(title=f"{name} vs tokens", xlabel="tokens", ylabel=name)
-        ax.xaxis.set_major_formatter(EngFormatter())
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    return fig
-
-
-# -----------------------------------------------------------------------------------------------
 # Report
 
 
-def sweep_name(root: Path) -> str:
-    """The sweep dir's last two parts: multirun/2026-11-26/12-00-00 -> 2026-11-26/12-00-00."""
-    root = root.resolve()
-    return f"{root.parent.name}/{root.name}"
-
-
-def write_report(runs: list[Run], root: str | Path, out_dir: str | Path, target_loss: float = 2.0) -> str:
-    """Write comparison.md, comparison.json and comparison.png to out_dir; returns the tables as plain text."""
-    root, out_dir = Path(root), Path(out_dir)
+def build_report(runs: list[Run], root: str | Path, target_loss: float = 2.0, title: str | None = None) -> dict:
+    """Everything comparison.json holds."""
     summaries = [summarize_run(r, target_loss) for r in runs]
-    groups = summarize_groups(summaries)
-    shared = shared_overrides([r.overrides for r in runs])
-    title = sweep_name(root)
+    return {"sweep": str(root), "title": title or sweep_title(Path(root), runs), "target_loss": target_loss,
+            "shared_overrides": shared_overrides([r.overrides for r in runs]), "baseline": pick_baseline(runs),
+            "runs": summaries, "variants": summarize_variants(summaries)}
+
+
+def write_report(runs: list[Run], root: str | Path, out_dir: str | Path, target_loss: float = 2.0,
+                 title: str | None = None) -> dict:
+    """Write comparison.md, comparison.json and comparison.png to out_dir; returns the report."""
+    from bicameral.compare_plot import plot_comparison  # matplotlib only where a figure is drawn
+
+    out_dir = Path(out_dir)
+    report = build_report(runs, root, target_loss, title)
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = report_text(summaries, groups, shared, target_loss, markdown=True)
-    (out_dir / "comparison.md").write_text(f"# {title}\n\n{markdown}\n\n![loss vs tokens](comparison.png)\n",
-                                           encoding="utf-8")
-    report = {"sweep": str(root), "target_loss": target_loss, "shared_overrides": shared, "runs": summaries,
-              "groups": groups}
+    markdown = report_text(report, markdown=True)
+    (out_dir / "comparison.md").write_text(
+        f"# {report['title']}\n\n![curves](comparison.png)\n\n{markdown}\n", encoding="utf-8")
     (out_dir / "comparison.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plot_runs(runs, out_dir / "comparison.png", title, target_loss)
-    return report_text(summaries, groups, shared, target_loss)
+    plot_comparison(runs, out_dir / "comparison.png", report["title"], report["baseline"])
+    return report

@@ -3,8 +3,8 @@
     python experiments/study_report.py multirun/study/<date_time> [--out experiments/results]
 
 For each run with a checkpoint: loss in nats/byte and bits/byte on the held-out Shakespeare split
-and on the unseen Python docs (bicameral/evaluate.py), aggregated per group as mean ± sample std
-over seeds; then a sample from each group's first seed (same prompt, temperature, top-k and seed).
+and on the unseen Python docs (bicameral/evaluate.py), aggregated per variant as mean ± sample std
+over seeds; then a sample from each variant's first seed (same prompt, temperature, top-k and seed).
 """
 
 import argparse
@@ -40,14 +40,14 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint = run.path / "checkpoint.pt"
         if run.status != "finished" or not checkpoint.exists():
             continue
-        groups.setdefault(run.group, []).append(evaluate(str(checkpoint)))
-        if run.group not in samples:
+        groups.setdefault(run.variant, []).append(evaluate(str(checkpoint)))
+        if run.variant not in samples:
             model = load_model(load_checkpoint(checkpoint), torch.device("cpu"))
             prompt = torch.from_numpy(tokenizer.encode(args.prompt)).long()[None]  # (1, T0)
             out = generate(model, prompt, args.tokens, 0.8, 40, torch.Generator().manual_seed(0))
-            samples[run.group] = tokenizer.decode(out[0].tolist())
+            samples[run.variant] = tokenizer.decode(out[0].tolist())
 
-    headers = ["group", "n", *[f"{c} {unit}" for c in CORPORA for unit in ("nats/byte", "bits/byte")]]
+    headers = ["variant", "n", *[f"{c} {unit}" for c in CORPORA for unit in ("nats/byte", "bits/byte")]]
     rows, summary = [], {}
     for group, results in groups.items():
         stats = {f"{c}/{u}": mean_spread([r[c][u] for r in results]) for c in CORPORA

@@ -1,4 +1,4 @@
-"""The sweep comparison on a synthetic multirun dir: per-run numbers, group aggregates, files, plot and CLI."""
+"""The sweep comparison on a synthetic multirun dir: per-run numbers, variant aggregates, spikes, files, plot, CLI."""
 
 import json
 import re
@@ -11,15 +11,18 @@ import yaml
 
 from bicameral.compare import (
     format_stat,
-    group_table,
     load_runs,
     mean_spread,
-    plot_runs,
+    pick_baseline,
+    report_text,
     run_table,
-    summarize_groups,
     summarize_run,
+    summarize_variants,
+    sweep_title,
+    variant_table,
     write_report,
 )
+from bicameral.compare_plot import plot_comparison
 from tests.conftest import ROOT
 
 TOKENS_PER_STEP = 16 * 256  # batch_size x seq_len
@@ -49,9 +52,10 @@ def write_jsonl(path: Path, rows: list[dict], tail: str = "") -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + tail)
 
 
-def write_job(job: Path, overrides: list[str], cfg: dict, losses=(), vals=None, unlocks=(), finish=None,
-              replay_from: int | None = None, tail: str = "") -> None:
-    """One job dir. losses: train loss every 10 steps from step 10; vals: {step: val_loss}; unlocks: (step, from, to).
+def write_job(job: Path, overrides: list[str], cfg: dict, losses=(), vals=None, unlocks=(), spikes=(), finish=None,
+              replay_from: int | None = None, tail: str = "", failed: str | None = None) -> None:
+    """One job dir. losses: train loss every 10 steps from step 10; vals: {step: val_loss}; unlocks: (step, from, to);
+    spikes: (unlock step, spike, recovery steps or None); failed: the error of a run that raised.
     replay_from: a checkpoint step; the first attempt logged 20 steps past it and crashed, and the resumed attempt
     logged those steps again."""
     (job / ".hydra").mkdir(parents=True)
@@ -68,12 +72,18 @@ def write_job(job: Path, overrides: list[str], cfg: dict, losses=(), vals=None, 
     events = [{"kind": "unlock", "step": s, "from_cutoff": a, "to_cutoff": b, "score": 2.5, "prev_bar": 3.2,
                "next_target": 2.5, "reason": "beat_prev", "tokens": s * TOKENS_PER_STEP, "freq_share": 0.5}
               for s, a, b in unlocks]
+    cutoffs = {s: (a, b) for s, a, b in unlocks}
+    events += [{"kind": "spike", "step": s, "from_cutoff": cutoffs[s][0], "to_cutoff": cutoffs[s][1], "score": 2.5,
+                "spike": spike, "recovery_steps": recovery, "window_steps": 50} for s, spike, recovery in spikes]
+    events.sort(key=lambda e: e["step"])
     if replay_from is not None:
         rows = [r for r in rows if r["step"] <= replay_from + 20] + [r for r in rows if r["step"] > replay_from]
         events = [e for e in events if e["step"] <= replay_from + 20] + [e for e in events if e["step"] > replay_from]
     if finish is not None:
         events.append({"kind": "finish", "step": 100, "final_cutoff": 129, "unlock_steps": [u[0] for u in unlocks],
                        **finish})
+    if failed is not None:
+        events.append({"kind": "failed", "step": rows[-1]["step"], "error": failed})
     write_jsonl(job / "metrics.jsonl", rows, tail)
     write_jsonl(job / "events.jsonl", events)
 
@@ -89,10 +99,10 @@ def write_sweep(root: Path) -> Path:
         write_job(root / ",".join(sorted(overrides)), overrides, config(curriculum, seed, arch), **logged)
 
     job("achievement", 0, losses=[4.0, 3.4, 2.9, 2.6, 2.3, 2.1, 1.95, 1.9, 1.85, 1.8], vals={50: 2.4, 100: 1.9},
-        unlocks=[(30, 32, 64), (60, 64, 128), (90, 128, 129)],
+        unlocks=[(30, 32, 64), (60, 64, 128), (90, 128, 129)], spikes=[(30, 0.2, 20), (60, 0.1, None), (90, 0.05, 10)],
         finish={"final_val_loss": 1.9, "best_val_loss": 1.9, "steps_to_full_resolution": 90, "wall_time_s": 120.0})
     job("achievement", 1, losses=[4.1, 3.5, 3.0, 2.7, 2.2, 1.99, 1.9, 1.85, 1.8, 1.75], vals={50: 1.95, 100: 2.05},
-        unlocks=[(40, 32, 64), (70, 64, 128), (100, 128, 129)], replay_from=30,
+        unlocks=[(40, 32, 64), (70, 64, 128), (100, 128, 129)], spikes=[(40, 0.3, 30), (70, 0.1, 10)], replay_from=30,
         finish={"final_val_loss": 2.05, "best_val_loss": 1.95, "steps_to_full_resolution": 100, "wall_time_s": 130.0})
     job("none", 0, "bicameral", losses=[3.8, 3.0, 2.5, 2.1, 2.0, 1.9, 1.8, 1.75, 1.7, 1.68], vals={50: 2.1, 100: 1.8},
         finish={"final_val_loss": 1.8, "best_val_loss": 1.8, "steps_to_full_resolution": 0, "wall_time_s": 100.0})
@@ -114,9 +124,9 @@ def table_row(text: str, first_cell: str) -> list[str]:
     return re.split(r" {2,}", line)
 
 
-def test_runs_are_found_labelled_grouped_and_given_a_status(sweep):
+def test_runs_are_found_labelled_grouped_into_variants_and_given_a_status(sweep):
     runs = load_runs(sweep)
-    assert [(r.label, r.group, r.status) for r in runs] == [
+    assert [(r.label, r.variant, r.status) for r in runs] == [
         ("curriculum=achievement,seed=0", "curriculum=achievement", "finished"),
         ("curriculum=achievement,seed=1", "curriculum=achievement", "finished"),
         ("curriculum=fixed_threshold,seed=0", "curriculum=fixed_threshold", "incomplete"),
@@ -127,13 +137,15 @@ def test_runs_are_found_labelled_grouped_and_given_a_status(sweep):
     run = {r.label: r for r in runs}["curriculum=achievement,seed=1"]
     assert (run.curriculum, run.arch, run.threshold, run.seed, run.d_model, run.n_layers) == (
         "achievement", "bicameral", 3.2, 1, 128, 4)
-    # the replayed rows and unlock after the resume count once
+    # the replayed rows, unlock and spike after the resume count once
     assert [r["step"] for r in run.train] == list(range(10, 101, 10))
     assert [u["step"] for u in run.unlocks] == [40, 70, 100]
+    assert [s["step"] for s in run.spikes] == [40, 70]
     assert {r.label: r for r in runs}["curriculum=none,seed=0"].threshold is None
+    assert pick_baseline(runs) == "curriculum=none"
 
 
-def test_per_run_numbers(sweep):
+def test_per_run_numbers_and_spikes(sweep):
     s = {x["label"]: x for x in (summarize_run(r, 2.0) for r in load_runs(sweep))}
     a0, a1 = s["curriculum=achievement,seed=0"], s["curriculum=achievement,seed=1"]
     assert (a0["final_val_loss"], a0["best_val_loss"], a0["wall_time_s"]) == (1.9, 1.9, 120.0)
@@ -143,6 +155,14 @@ def test_per_run_numbers(sweep):
     assert (a0["steps_to_target"], a0["tokens_to_target"]) == (70, 70 * TOKENS_PER_STEP)
     assert a1["steps_to_target"] == 60
     assert s["curriculum=none,seed=0"]["steps_to_target"] == 50  # a loss of exactly 2.0 counts
+    # spikes join their unlock by step; the mean recovery is over the unlocks that recovered
+    assert [(u["spike"], u["recovery_steps"]) for u in a0["unlocks"]] == [(0.2, 20), (0.1, None), (0.05, 10)]
+    assert a0["mean_spike"] == pytest.approx(0.35 / 3) and a0["mean_recovery_steps"] == 15
+    assert (a0["unlocks_measured"], a0["unlocks_recovered"]) == (3, 2)
+    assert [u["measured"] for u in a1["unlocks"]] == [True, True, False]  # the last one's window never closed
+    assert (a1["mean_spike"], a1["mean_recovery_steps"]) == (pytest.approx(0.2), 20)
+    none = s["curriculum=none,seed=0"]
+    assert (none["mean_spike"], none["mean_recovery_steps"], none["unlocks_measured"]) == (None, None, 0)
     # the crashed run: numbers from what it logged, nothing it never reached
     crashed = s["curriculum=fixed_threshold,seed=0"]
     assert (crashed["last_step"], crashed["final_val_loss"], crashed["steps_to_target"]) == (30, None, None)
@@ -151,14 +171,17 @@ def test_per_run_numbers(sweep):
     headers, rows = run_table(list(s.values()), 2.0)
     assert headers[-3:] == ["unlock 1", "unlock 2", "unlock 3"]
     assert rows[0] == ["curriculum=achievement,seed=0", "finished", "1.900", "1.900", "70 (0.287M)", "120",
-                       "32->64 @ 30 (0.123M)", "64->128 @ 60 (0.246M)", "128->129 @ 90 (0.369M)"]
+                       "32->64 @ 30 (0.123M) +0.200 rec 20", "64->128 @ 60 (0.246M) +0.100 not rec.",
+                       "128->129 @ 90 (0.369M) +0.050 rec 10"]
+    assert rows[1][-1] == "128->129 @ 100 (0.41M)"  # not measured: no spike part
     assert rows[2][1:6] == ["incomplete", "—", "—", "—", "—"]
 
 
-def test_group_aggregates(sweep):
+def test_variant_aggregates(sweep):
     runs = load_runs(sweep)
-    groups = {g["group"]: g for g in summarize_groups([summarize_run(r, 2.0) for r in runs])}
-    ach, none, fixed = groups["curriculum=achievement"], groups["curriculum=none"], groups["curriculum=fixed_threshold"]
+    variants = {v["variant"]: v for v in summarize_variants([summarize_run(r, 2.0) for r in runs])}
+    ach, none = variants["curriculum=achievement"], variants["curriculum=none"]
+    fixed = variants["curriculum=fixed_threshold"]
     # two seeds: mean and half range
     assert ach["final_val_loss"]["mean"] == pytest.approx((1.9 + 2.05) / 2)
     assert ach["final_val_loss"]["spread"] == pytest.approx((2.05 - 1.9) / 2)
@@ -166,20 +189,27 @@ def test_group_aggregates(sweep):
     assert (ach["steps_to_target"]["mean"], ach["steps_to_target"]["spread"]) == (65, 5)
     assert (ach["steps_to_full_resolution"]["mean"], ach["steps_to_full_resolution"]["spread"]) == (95, 5)
     assert (ach["wall_time_s"]["mean"], ach["wall_time_s"]["spread"]) == (125, 5)
+    # spikes: the mean of each seed's mean spike, and of each seed's mean recovery
+    assert (ach["mean_spike"]["mean"], ach["mean_spike"]["spread"]) == pytest.approx(((0.35 / 3 + 0.2) / 2,
+                                                                                    (0.2 - 0.35 / 3) / 2))
+    assert (ach["mean_recovery_steps"]["mean"], ach["mean_recovery_steps"]["spread"]) == (17.5, 2.5)
+    assert (ach["unlocks_recovered"], ach["unlocks_measured"]) == (4, 5)
     assert (none["final_val_loss"]["mean"], none["final_val_loss"]["spread"]) == pytest.approx((1.75, 0.05))
     assert (none["steps_to_target"]["mean"], none["steps_to_target"]["spread"]) == (60, 10)
     assert none["steps_to_full_resolution"]["mean"] == 0
     # crashed runs are counted, never averaged
     assert (fixed["runs"], fixed["finished"], fixed["final_val_loss"], fixed["steps_to_target"]) == (2, 0, None, None)
 
-    _, rows = group_table(list(groups.values()), 2.0)
+    headers, rows = variant_table(list(variants.values()), 2.0)
+    assert headers[6:9] == ["spike", "recovery (steps)", "recovered"]
     assert rows[0] == ["curriculum=achievement", "2/2", "1.975 ± 0.075", "1.925 ± 0.025", "65 ± 5", "95 ± 5",
-                       "125 ± 5"]
-    assert rows[1] == ["curriculum=fixed_threshold", "0/2", "—", "—", "—", "—", "—"]
+                       "+0.158 ± 0.042", "17.5 ± 2.5", "4/5", "125 ± 5"]
+    assert rows[1] == ["curriculum=fixed_threshold", "0/2", "—", "—", "—", "—", "—", "—", "—", "—"]
+    assert rows[2][6:9] == ["—", "—", "—"]  # no unlocks, nothing to measure
 
     # at 1.7 only none,seed=0 gets there (step 90): the cell says it is one run of two
-    low = {g["group"]: g for g in summarize_groups([summarize_run(r, 1.7) for r in runs])}
-    _, rows = group_table(list(low.values()), 1.7)
+    low = {v["variant"]: v for v in summarize_variants([summarize_run(r, 1.7) for r in runs])}
+    _, rows = variant_table(list(low.values()), 1.7)
     assert low["curriculum=none"]["steps_to_target"] == {"mean": 90, "spread": None, "n": 1}
     assert rows[2][4] == "90 (1/2)" and rows[0][4] == "—"
 
@@ -194,42 +224,95 @@ def test_spread_is_the_sample_std_from_three_runs():
     assert format_stat(mean_spread([1.0, 2.0, 4.0]), 3, 3) == "2.333 ± 1.528"
 
 
-def test_report_files_and_plot(sweep, tmp_path):
+def test_report_files(sweep, tmp_path):
     out = tmp_path / "report"
-    text = write_report(load_runs(sweep), sweep, out, target_loss=2.0)
+    report = write_report(load_runs(sweep), sweep, out, target_loss=2.0)
+    text = report_text(report)
     assert text.startswith("Every run has trainer.steps_per_epoch=100 (left out of the labels).")
     assert table_row(text, "curriculum=achievement") == [
-        "curriculum=achievement", "2/2", "1.975 ± 0.075", "1.925 ± 0.025", "65 ± 5", "95 ± 5", "125 ± 5"]
+        "curriculum=achievement", "2/2", "1.975 ± 0.075", "1.925 ± 0.025", "65 ± 5", "95 ± 5", "+0.158 ± 0.042",
+        "17.5 ± 2.5", "4/5", "125 ± 5"]
     assert "curriculum=fixed_threshold,seed=1: failed, nothing logged" in text
     assert "curriculum=fixed_threshold,seed=0: incomplete, last logged step 30 of 100" in text
+    # what a sweep prints at its end: the variants, without the per-run table
+    short = report_text(report, variants_only=True)
+    assert "curriculum=achievement,seed=0" not in short and table_row(short, "curriculum=none")[1] == "2/2"
 
     md = (out / "comparison.md").read_text()
-    assert md.startswith("# 2026-11-26/12-00-00\n") and "![loss vs tokens](comparison.png)" in md
-    assert "| curriculum=achievement | 2/2 | 1.975 ± 0.075 | 1.925 ± 0.025 | 65 ± 5 | 95 ± 5 | 125 ± 5 |" in md
-    report = json.loads((out / "comparison.json").read_text())
-    assert report["target_loss"] == 2.0 and len(report["runs"]) == 6
-    assert report["groups"][0]["steps_to_target"] == {"mean": 65, "spread": 5, "n": 2}
-    assert {r["label"]: r["status"] for r in report["runs"]}["curriculum=fixed_threshold,seed=1"] == "failed"
+    assert md.startswith("# 2026-11-26/12-00-00\n") and "![curves](comparison.png)" in md
+    assert ("| curriculum=achievement | 2/2 | 1.975 ± 0.075 | 1.925 ± 0.025 | 65 ± 5 | 95 ± 5 | +0.158 ± 0.042 | "
+            "17.5 ± 2.5 | 4/5 | 125 ± 5 |") in md
+    saved = json.loads((out / "comparison.json").read_text())
+    assert saved["target_loss"] == 2.0 and len(saved["runs"]) == 6 and saved["baseline"] == "curriculum=none"
+    assert saved["variants"][0]["steps_to_target"] == {"mean": 65, "spread": 5, "n": 2}
+    assert saved["runs"][0]["unlocks"][1] == {
+        "step": 60, "tokens": 60 * TOKENS_PER_STEP, "from_cutoff": 64, "to_cutoff": 128, "score": 2.5,
+        "reason": "beat_prev", "measured": True, "spike": 0.1, "recovery_steps": None, "window_steps": 50}
+    assert {r["label"]: r["status"] for r in saved["runs"]}["curriculum=fixed_threshold,seed=1"] == "failed"
 
     png = (out / "comparison.png").read_bytes()
-    assert png[:8] == PNG_MAGIC and len(png) > 20_000
+    assert png[:8] == PNG_MAGIC and len(png) > 50_000
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert width > 2 * height * 0.9  # two panels side by side
+    assert 1.2 < width / height < 1.6  # four panels, two by two
 
 
-def test_plot_colours_by_group_and_marks_unlocks_on_the_train_curve(sweep, tmp_path):
-    fig = plot_runs(load_runs(sweep), tmp_path / "p.png", "sweep", 2.0)
-    ax_train, ax_val = fig.axes
-    lines = {line.get_label(): line for line in ax_train.lines}
-    a0, a1 = lines["curriculum=achievement,seed=0"], lines["curriculum=achievement,seed=1"]
-    assert a0.get_color() == a1.get_color() != lines["curriculum=none,seed=0"].get_color()
-    assert lines["curriculum=fixed_threshold,seed=0"].get_linestyle() == "--"  # not finished
-    marks = lines["curriculum=achievement,seed=0 unlocks"]
-    assert list(marks.get_xdata()) == [30 * TOKENS_PER_STEP, 60 * TOKENS_PER_STEP, 90 * TOKENS_PER_STEP]
-    assert list(marks.get_ydata()) == pytest.approx([2.9, 2.1, 1.85])  # the train losses at those steps
-    legend = [t.get_text() for t in ax_train.get_legend().get_texts()]
-    assert legend[:3] == ["curriculum=achievement", "curriculum=fixed_threshold", "curriculum=none"]
-    assert len(ax_val.lines) == 4  # one per run that validated
+def test_plot_draws_each_variant_as_a_mean_with_its_seed_band(sweep, tmp_path):
+    runs = load_runs(sweep)
+    fig = plot_comparison(runs, tmp_path / "p.png", "the sweep", baseline="curriculum=none")
+    ax_a, ax_b, ax_c, ax_d = fig.axes
+    assert [ax.get_title()[0] for ax in fig.axes] == ["a", "b", "c", "d"]
+    assert fig.get_suptitle() == "the sweep"
+
+    # a: one mean line per variant over its seeds, min-max shaded, every seed's unlocks on the mean curve
+    lines = {line.get_label(): line for line in ax_a.lines}
+    ach = lines["curriculum=achievement"]
+    a0 = [4.0, 3.4, 2.9, 2.6, 2.3, 2.1, 1.95, 1.9, 1.85, 1.8]
+    a1 = [4.1, 3.5, 3.0, 2.7, 2.2, 1.99, 1.9, 1.85, 1.8, 1.75]
+    assert list(ach.get_xdata()) == [s * TOKENS_PER_STEP for s in range(10, 101, 10)]
+    assert list(ach.get_ydata()) == pytest.approx([(x + y) / 2 for x, y in zip(a0, a1)])
+    assert len(ax_a.collections) == 3  # a band per variant with a train curve
+    marks = lines["curriculum=achievement unlocks"]
+    assert sorted(marks.get_xdata()) == [s * TOKENS_PER_STEP for s in (30, 40, 60, 70, 90, 100)]
+    assert lines["curriculum=none"].get_color() == "black"  # the baseline
+    assert lines["curriculum=fixed_threshold"].get_linestyle() == "--"  # none of its runs finished
+    low, high = ax_a.get_ylim()
+    assert high < 3.8  # the first tenth (3.8 to 4.1) is left out, so the late curves are not squashed
+
+    # b: the last half as the difference to the baseline
+    n0 = [3.8, 3.0, 2.5, 2.1, 2.0, 1.9, 1.8, 1.75, 1.7, 1.68]
+    n1 = [3.9, 3.1, 2.6, 2.3, 2.05, 2.01, 1.98, 1.9, 1.8, 1.72]
+    diff = {line.get_label(): line for line in ax_b.lines}["curriculum=achievement"]
+    assert list(diff.get_xdata()) == [s * TOKENS_PER_STEP for s in range(50, 101, 10)]
+    expected = [(a0[i] + a1[i]) / 2 - (n0[i] + n1[i]) / 2 for i in range(4, 10)]
+    assert list(diff.get_ydata()) == pytest.approx(expected)
+    assert "curriculum=fixed_threshold" not in {line.get_label() for line in ax_b.lines}  # ended before the half
+    assert "minus curriculum=none" in ax_b.get_title()
+
+    # c: val loss means; d: the LR of each variant's first seed with its unlocks
+    val = {line.get_label(): line for line in ax_c.lines}
+    assert list(val["curriculum=achievement"].get_ydata()) == pytest.approx([(2.4 + 1.95) / 2, (1.9 + 2.05) / 2])
+    lr_marks = {line.get_label(): line for line in ax_d.lines}["curriculum=achievement unlocks"]
+    assert list(lr_marks.get_xdata()) == [30, 60, 90]
+
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:3] == ["curriculum=none (baseline, 2 seeds)", "curriculum=achievement (2 seeds)",
+                          "curriculum=fixed_threshold (1 seed, not finished)"]  # the failed seed has no curve
+    assert legend[3:] == ["unlock", "shaded: min–max over seeds"]
+
+
+def test_the_difference_panel_smooths_many_log_points(tmp_path):
+    """Noisy late curves: the difference is a rolling mean, and the panel says over how many points."""
+    losses = [3.0 - 0.01 * i + (0.05 if i % 2 else -0.05) for i in range(60)]
+    for name in ("a", "b"):
+        offset = 0.02 if name == "a" else 0.0
+        write_job(tmp_path / "sweep" / f"v={name}", [f"v={name}"], config("none", 0),
+                  losses=[x + offset for x in losses])
+    runs = load_runs(tmp_path / "sweep")
+    fig = plot_comparison(runs, tmp_path / "p.png", "t", baseline="v=b")
+    ax_b = fig.axes[1]
+    [diff] = [line for line in ax_b.lines if line.get_label() == "v=a"]
+    assert list(diff.get_ydata()) == pytest.approx([0.02] * 31)
+    assert "rolling mean over 3 log points" in ax_b.get_title()
 
 
 def test_single_run_and_nested_job_dirs(tmp_path):
@@ -238,7 +321,7 @@ def test_single_run_and_nested_job_dirs(tmp_path):
     write_job(nested, ["model.arch=transformer", "seed=3"], config("fixed_threshold", 3, arch="transformer"),
               losses=[3.0, 2.0], vals={20: 2.1})
     [run] = load_runs(tmp_path / "sweep")
-    assert (run.label, run.group, run.arch, run.seed, run.status) == (
+    assert (run.label, run.variant, run.arch, run.seed, run.status) == (
         "model.arch=transformer,seed=3", "model.arch=transformer", "transformer", 3, "incomplete")
     # the run dir itself is a sweep of one
     [same] = load_runs(nested)
@@ -251,7 +334,7 @@ def test_a_run_stopped_early_is_incomplete(tmp_path):
               finish={"step": 50, "final_val_loss": 1.9, "best_val_loss": 1.9, "steps_to_full_resolution": 0,
                       "wall_time_s": 50.0})
     [run] = load_runs(tmp_path / "run")
-    assert (run.status, run.group) == ("incomplete", "(base config)")  # a seeds-only sweep's one group
+    assert (run.status, run.variant) == ("incomplete", "(base config)")  # a seeds-only sweep's one variant
 
 
 def run_cli(*args, cwd):
@@ -275,3 +358,50 @@ def test_cli_on_a_dir_without_runs_exits_2_with_one_line(tmp_path):
     proc = run_cli(tmp_path / "empty", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: no runs under") and proc.stderr.count("\n") == 1
+
+
+def test_labels_leave_the_preset_out_and_the_title_names_the_sweep(tmp_path):
+    """Two sweeps in one folder (as experiments/results/study was made): presets differ, so they are not shared."""
+    root = tmp_path / "multirun"
+    for preset, variant in (("curriculum_comparison", "curriculum=none"),
+                            ("curriculum_comparison", "curriculum=achievement"),
+                            ("study", "+study=none"), ("study", "+study=freq_only")):
+        overrides = [f"+experiment={preset}", variant, "seed=0"]
+        write_job(root / preset / ",".join(sorted(overrides)), overrides, config("none", 0), losses=[3.0, 2.0])
+    runs = load_runs(root)
+    assert sorted({r.variant for r in runs}) == ["+study=freq_only", "+study=none", "curriculum=achievement",
+                                                 "curriculum=none"]
+    assert {r.label for r in runs} == {r.variant for r in runs}  # seed=0 is shared, so left out too
+    assert sweep_title(root, runs) == "curriculum_comparison + study"  # not "<parent>/multirun"
+    assert pick_baseline(runs) == "+study=none"  # the first variant a ...=none override names
+
+    one = load_runs(root / "study")
+    assert sweep_title(root / "study", one) == "multirun/study"  # the preset is in the dir's name already
+
+    # the same variant under two presets: there the preset tells them apart, so it stays
+    extra = ["+experiment=study", "curriculum=none", "seed=0"]
+    write_job(root / "study" / "extra", extra, config("none", 0), losses=[3.0, 2.0])
+    both = {r.variant for r in load_runs(root)}
+    assert {"+experiment=curriculum_comparison,curriculum=none", "+experiment=study,curriculum=none"} <= both
+
+
+def test_a_default_sweep_dir_is_titled_by_its_shared_preset(sweep):
+    runs = load_runs(sweep)
+    for run in runs:
+        run.overrides = [*run.overrides, "+experiment=smoke"]
+    assert sweep_title(sweep, runs) == "smoke · 2026-11-26/12-00-00"
+
+
+def test_a_failed_run_says_why(tmp_path):
+    root = tmp_path / "sweep"
+    write_job(root / "seed=0", ["seed=0"], config("none", 0), losses=[3.0, 2.9, 2.8], failed="RuntimeError: boom")
+    bad = root / "seed=1"
+    write_job(bad, ["seed=1"], config("none", 1))  # bad input: train.py logged one error line, then nothing
+    (bad / "train.log").write_text("[2026-11-26 12:00:00,000] error: curriculum.levels=[16, 8] must be strictly "
+                                   "increasing. Fix: e.g. curriculum.levels=[128,256,512,513].\n")
+    report = write_report(load_runs(root), root, tmp_path / "out")
+    assert [r["status"] for r in report["runs"]] == ["failed", "failed"]
+    text = report_text(report)
+    assert "seed=0: failed, last logged step 30: RuntimeError: boom" in text
+    assert "seed=1: failed, nothing logged: curriculum.levels=[16, 8] must be strictly increasing." in text
+    assert table_row(text, "(base config)")[1] == "0/2"

@@ -39,9 +39,10 @@ def test_threshold_by_curriculum_multirun_groups_runs_and_compares(tmp_path, cor
         "curriculum.unlock_threshold=5.2,curriculum=achievement",
         "curriculum.unlock_threshold=5.2,curriculum=fixed_threshold",
     ]
-    runs = [read_offline_run(d) for d in find_offline_runs(sweep)]
+    runs = [r for r in map(read_offline_run, find_offline_runs(sweep)) if r.job_type != "report"]  # + the report run
     assert len(runs) == 4 and len({r.run_id for r in runs}) == 4
-    assert len({r.group for r in runs}) == 1 and runs[0].group
+    # no seeds swept: each job is a variant of its own, its W&B group named by the sweep and its overrides
+    assert sorted(r.group for r in runs) == [f"{tmp_path.name}/sweep/{j.name}" for j in jobs]
     by_name = {r.name: r for r in runs}
     assert set(by_name) == {j.name for j in jobs}  # each W&B run is named by its overrides
     for job in jobs:
@@ -70,6 +71,10 @@ def test_a_failing_job_is_reported_and_the_others_finish(tmp_path, corpus_cache)
     assert "must be strictly increasing" in proc.stdout + proc.stderr
     [good] = [job for job in job_dirs(sweep) if job.name.startswith("curriculum.levels=[8,16]")]
     assert events(good)[-1]["kind"] == "finish"
+    # the sweep's report still came, and says which job failed and why
+    report = (sweep / "comparison.md").read_text()
+    assert "| curriculum.levels=[16,8] | failed |" in report
+    assert "curriculum.levels=[16,8]: failed, nothing logged: curriculum.levels=[16, 8] must be strictly" in report
 
 
 def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, corpus_cache):

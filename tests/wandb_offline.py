@@ -55,9 +55,11 @@ class OfflineRun:
     name: str | None
     group: str | None
     tags: list[str] = field(default_factory=list)
+    job_type: str | None = None
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    artifacts: list[dict] = field(default_factory=list)  # {"name", "type", "files": [paths in the artifact]}
 
 
 def read_offline_run(run_dir: str | Path) -> OfflineRun:
@@ -70,6 +72,7 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
     config: dict = {}
     summary: dict = {}
     history: list[dict] = []
+    artifacts: list[dict] = []
 
     for record in iter_records(logs[0]):
         kind = record.WhichOneof("record_type")
@@ -81,6 +84,7 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
                 name=r.display_name or None,
                 group=r.run_group or None,
                 tags=list(r.tags),
+                job_type=r.job_type or None,
             )
             _apply(config, r.config.update, r.config.remove)
             _apply(summary, r.summary.update, r.summary.remove)
@@ -92,6 +96,9 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
             _apply(summary, record.summary.update, record.summary.remove)
         elif kind == "history":
             history.append(_history_row(record.history))
+        elif kind == "artifact":
+            a = record.artifact
+            artifacts.append({"name": a.name, "type": a.type, "files": sorted(e.path for e in a.manifest.contents)})
 
     if run is None:
         # wandb-core buffers the log and flushes it at finish/exit.
@@ -99,6 +106,7 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
     run.config = _plain_config(config)
     run.summary = summary
     run.history = history
+    run.artifacts = artifacts
     return run
 
 

@@ -1,0 +1,40 @@
+"""python train.py --help: every config group with its choices and every preset, one line each, no schemas."""
+
+import re
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import ROOT
+
+CONF = ROOT / "conf"
+
+
+def help_text() -> str:
+    proc = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def options(folder: str) -> set[str]:
+    return {p.stem for p in (CONF / folder).glob("*.yaml")}
+
+
+def test_help_lists_every_group_choice_and_preset_with_its_default():
+    text = help_text()
+    groups = dict(re.findall(r"^  ([a-z/]+):\s+(.+)$", text, flags=re.M))
+    defaults = {k: v for d in yaml.safe_load((CONF / "config.yaml").read_text())["defaults"] if isinstance(d, dict)
+                for k, v in d.items()}
+    for group in ("data", "model", "curriculum", "optimizer", "trainer", "logger"):
+        choices = groups[group].split(" | ")
+        assert {c.rstrip("*") for c in choices} == options(group), group
+        assert [c for c in choices if c.endswith("*")] == [f"{defaults[group]}*"], group
+    assert {c.rstrip("*") for c in groups["hydra/launcher"].split(" | ")} == options("hydra/launcher") | {"basic"}
+
+    presets = text.split("Presets (+experiment=name):\n")[1].split("\n\n")[0].splitlines()
+    assert {line.split()[0] for line in presets} == options("experiment")
+    assert all(len(line.split(maxsplit=1)) == 2 for line in presets)  # each with what it is
+    study = text.split("Study variants (+study=name")[1].split("\n\n")[0].splitlines()[1]
+    assert set(study.strip().split(" | ")) == options("study")
+    assert "base_" not in text  # the ConfigStore schemas are not choices
