@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from hydra.utils import get_object
 from omegaconf import OmegaConf
 
+from bicameral.curriculum import curriculum_name
 from bicameral.variants import PRESET_KEY, SEED_KEY, override_key, run_label, sweep_id, variant_label, without
 
 DASH = "—"  # never reached, or never logged
-SCORE_DRIVEN = ("achievement", "fixed_threshold")  # the curricula whose first bar is curriculum.unlock_threshold
 VARIANT_METRICS = ("final_val_loss", "best_val_loss", "steps_to_target", "steps_to_full_resolution", "mean_spike",
                    "mean_recovery_steps", "wall_time_s")
 BASELINE_CURRICULUM = "none"  # full resolution from the start: what every curriculum is measured against
@@ -156,7 +157,7 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
 
     relative = run_dir.relative_to(root).as_posix()
     name = root.name if relative == "." else relative
-    curriculum = select(cfg, "curriculum.name")
+    curriculum = run_curriculum(cfg, finish)
     return Run(
         path=run_dir,
         overrides=overrides,
@@ -167,7 +168,7 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
         error=error,
         curriculum=curriculum,
         arch=select(cfg, "model.arch") or "bicameral",  # runs from before model.arch existed were bicameral
-        threshold=select(cfg, "curriculum.unlock_threshold") if curriculum in SCORE_DRIVEN else None,
+        threshold=select(cfg, "curriculum.unlock_threshold"),  # only curricula with a first bar have one
         seed=select(cfg, "seed"),
         d_model=select(cfg, "model.d_model"),
         n_layers=select(cfg, "model.n_layers"),
@@ -178,6 +179,20 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
         spikes=by_step([e for e in events if e.get("kind") == "spike"]),
         finish=finish,
     )
+
+
+def run_curriculum(cfg, finish: dict | None) -> str | None:
+    """The curriculum's name: from the run's summary, else from its config's class (or the `name` key that
+    configs had before components were `_target_` nodes)."""
+    if finish and finish.get("curriculum"):
+        return finish["curriculum"]
+    target = select(cfg, "curriculum._target_")
+    if not target:
+        return select(cfg, "curriculum.name")
+    try:
+        return curriculum_name(get_object(target))
+    except Exception:  # a plug-in not importable here: its class name will do
+        return curriculum_name(type(target.rsplit(".", 1)[-1], (), {}))
 
 
 def keep_presets_where_needed(runs: list[Run], shared: Collection[str]) -> None:

@@ -13,6 +13,7 @@ import copy
 import math
 import re
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
 from bicameral.errors import BicameralError
 
@@ -78,6 +79,12 @@ def resolve_levels(levels: list[int] | None, seq_len: int) -> list[int]:
     return levels
 
 
+def curriculum_name(cls: type) -> str:
+    """How runs and reports name a curriculum class: its NAME, else its name in snake_case
+    (Achievement -> achievement, FixedThreshold -> fixed_threshold)."""
+    return getattr(cls, "NAME", None) or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
 @dataclass(kw_only=True)
 class Curriculum:
     """Base of every curriculum: levels, per-level guards, unlock events and checkpoint state.
@@ -90,6 +97,7 @@ class Curriculum:
     min_steps_per_level: int = 0
     max_steps_per_level: int | None = None  # unlock anyway after this many steps at a level
     score_window: int | None = None  # steps averaged into the score; None = the trainer's log window
+    spike_window: int | None = None  # steps after an unlock in which its loss spike is measured; None = 5 log windows
     level: int = field(default=0, init=False)
     level_start_step: int = field(default=0, init=False)
     history: list[dict] = field(default_factory=list, init=False)  # every unlock, as plain dicts
@@ -106,9 +114,7 @@ class Curriculum:
 
     @property
     def name(self) -> str:
-        """How runs and reports name this curriculum: the class name in snake_case (Achievement ->
-        achievement, FixedThreshold -> fixed_threshold)."""
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        return curriculum_name(type(self))
 
     @property
     def cutoff(self) -> int:
@@ -274,9 +280,7 @@ class StepSchedule(Curriculum):
 class NoCurriculum(Curriculum):
     """The baseline: full resolution from step 0."""
 
-    @property
-    def name(self) -> str:
-        return "none"
+    NAME: ClassVar[str] = "none"  # as the config group calls it
 
     def __post_init__(self):
         super().__post_init__()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bicameral.curriculum import UnlockEvent
 from bicameral.events import SkippedStep, TrainStats, ValResult
+from bicameral.spike import SpikeResult
 
 log = logging.getLogger("bicameral")
 
@@ -93,6 +94,10 @@ class Tracker:
     def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
         """An unlock, decided on the log window `stats` describes."""
 
+    def on_spike(self, result: SpikeResult, step: int) -> None:
+        """An unlock's loss spike (`result.step` is the unlock's step), measured once its window closed,
+        reported at training step `step`."""
+
     def on_skip(self, skipped: SkippedStep) -> None: ...
 
     def on_finish(self, summary: dict) -> None:
@@ -125,6 +130,9 @@ class ConsoleTracker(Tracker):
         for line in [*event.log_lines(), hemisphere_line(stats.freq_share)]:
             log.info(line)
 
+    def on_spike(self, result: SpikeResult, step: int) -> None:
+        log.info(result.log_line())
+
     def on_skip(self, skipped: SkippedStep) -> None:
         log.info(f"  [SKIP] step {skipped.step}: non-finite gradient, update skipped "
                  f"({skipped.skipped_steps} so far)")
@@ -154,6 +162,10 @@ class JsonlTracker(Tracker):
     def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
         self._write(self.events, {"kind": "unlock", **asdict(event), "tokens": stats.tokens,
                                   "freq_share": stats.freq_share})
+
+    def on_spike(self, result: SpikeResult, step: int) -> None:
+        # at_step: when it was reported, so a resume can cut exactly the records after its checkpoint
+        self._write(self.events, {**result.to_record(), "at_step": step})
 
     def on_skip(self, skipped: SkippedStep) -> None:
         self._write(self.events, {"kind": "skip", **asdict(skipped)})
@@ -225,6 +237,11 @@ class WandbTracker(Tracker):
         keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason")
         self.run.log({f"unlock/{k}": getattr(event, k) for k in keys} | {"unlock/step": event.step}
                      | self._axes(event.step, stats.tokens), step=event.step)
+
+    def on_spike(self, result: SpikeResult, step: int) -> None:
+        # logged when the window closes, at that step: W&B steps never go back to the unlock's
+        self.run.log({"unlock/spike": result.spike, "unlock/recovery_steps": result.recovery_steps,
+                      "unlock/spike_step": result.step, "global_step": step}, step=step)
 
     def on_skip(self, skipped: SkippedStep) -> None:
         self.run.log({"train/skipped_steps": skipped.skipped_steps, "global_step": skipped.step}, step=skipped.step)
@@ -316,6 +333,9 @@ class Trackers(Tracker):
 
     def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
         self._each("on_unlock", event, stats)
+
+    def on_spike(self, result: SpikeResult, step: int) -> None:
+        self._each("on_spike", result, step)
 
     def on_skip(self, skipped: SkippedStep) -> None:
         self._each("on_skip", skipped)

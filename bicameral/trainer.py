@@ -18,6 +18,7 @@ from bicameral.distributed import SINGLE_PROCESS, Dist, weights_checksum
 from bicameral.errors import BicameralError
 from bicameral.events import SkippedStep, TrainStats, ValResult
 from bicameral.preemption import Preempted, StopRequest
+from bicameral.spike import SpikeMeter, SpikeResult
 from bicameral.stateful import Checkpointer, DataOrder, RandomState
 from bicameral.tracking import Tracker
 
@@ -87,8 +88,10 @@ class Trainer:
         self.val_losses: list[float] = []
         self.skipped_steps = 0  # updates skipped for a non-finite gradient, in all
         self.bad_in_a_row = 0
+        self.spikes = SpikeMeter(curriculum.spike_window or 5 * cfg.log_every)
         checkpointer.track(model=model, optimizer=optimizer, schedule=schedule, curriculum=curriculum,
-                           batches=DataOrder(self.batches, dist), rng=RandomState(), loop=self, trackers=trackers)
+                           batches=DataOrder(self.batches, dist), rng=RandomState(), loop=self, spikes=self.spikes,
+                           trackers=trackers)
 
     # -- one optimizer step ---------------------------------------------------------------------
 
@@ -166,6 +169,8 @@ class Trainer:
                         self.save()
                     stop.pass_on()
                     raise Preempted(self.step)
+        if self.step == self.total_steps:  # the run's real end closes a spike window still open
+            self._report_spike(self.spikes.close(self.step))
         return self.summary()
 
     def _step(self) -> None:
@@ -204,6 +209,7 @@ class Trainer:
             tokens_per_s=tokens_per_s,
         )
         self.trackers.on_train(stats)
+        self._report_spike(self.spikes.observe(self.step, score))  # judged on the curriculum's own score
         event = self.curriculum.observe(self.step, score)
         if event is not None:
             self.apply_unlock(event, stats)
@@ -213,6 +219,11 @@ class Trainer:
         if self.cfg.restart_lr:
             self.schedule.restart(self.step)
         self.trackers.on_unlock(event, stats)
+        self._report_spike(self.spikes.unlock(event.step, event.score, event.from_cutoff, event.to_cutoff))
+
+    def _report_spike(self, result: SpikeResult | None) -> None:
+        if result is not None:
+            self.trackers.on_spike(result, self.step)
 
     @torch.no_grad()
     def validate(self) -> float:

@@ -31,6 +31,15 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
     assert report["baseline"] == "curriculum=none" and report["title"] == f"smoke · {tmp_path.name}/sweep"
     achievement = [r for r in report["runs"] if r["variant"] == "curriculum=achievement"]
     assert all(r["unlocks"] for r in achievement)
+    # each unlock's spike, measured by the engine and joined to its unlock in the report
+    for job in sweep.glob("curriculum=achievement,*"):
+        events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
+        spikes = [e for e in events if e["kind"] == "spike"]
+        assert [s["step"] for s in spikes] == [e["step"] for e in events if e["kind"] == "unlock"]
+        assert set(spikes[0]) == {"kind", "step", "from_cutoff", "to_cutoff", "score", "spike", "recovery_steps",
+                                  "window_steps", "at_step"}
+        assert spikes[0]["window_steps"] == 5 and spikes[0]["spike"] is not None  # cut short by the unlock at 10
+    assert all(u["measured"] for r in achievement for u in r["unlocks"])
     # the per-variant table, printed at the end
     table = proc.stdout.split("Variants (seeds aggregated):\n")[1]
     assert re.search(r"^curriculum=achievement +2/2 ", table, flags=re.M)
@@ -45,6 +54,10 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
                                                  f"{sweep_name}/curriculum=none": 2}
     assert {r.name for r in training} == {f"curriculum={c},seed={s}" for c in ("achievement", "none") for s in (0, 1)}
     assert all(f"sweep={sweep_name}" in r.tags for r in runs)
+    for run in training:  # spikes on the loss charts' step axis, and each run's final checkpoint as an artifact
+        if run.name.startswith("curriculum=achievement"):
+            assert any("unlock/spike" in row for row in run.history)
+        assert [a["name"] for a in run.artifacts if a["type"] == "model"] == [f"checkpoint-{run.run_id}"]
     # the report run: in the sweep's group, the three files as one artifact
     assert summary.group == sweep_name
     assert [a for a in summary.artifacts if a["type"] == "report"] == [{

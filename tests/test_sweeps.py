@@ -47,7 +47,8 @@ def test_threshold_by_curriculum_multirun_groups_runs_and_compares(tmp_path, cor
     assert set(by_name) == {j.name for j in jobs}  # each W&B run is named by its overrides
     for job in jobs:
         run = by_name[job.name]
-        curriculum, threshold = run.config["curriculum"]["name"], run.config["curriculum"]["unlock_threshold"]
+        curriculum = dict(o.split("=") for o in job.name.split(","))["curriculum"]
+        threshold = run.config["curriculum"]["unlock_threshold"]
         assert f"curriculum={curriculum}" in run.tags and f"threshold={threshold}" in run.tags
         unlocks = [e for e in events(job) if e["kind"] == "unlock"]
         assert unlocks and unlocks[0]["prev_bar"] == threshold  # the first bar is the swept threshold
