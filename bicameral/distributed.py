@@ -5,6 +5,7 @@ Every decision that must agree across ranks (the curriculum's score) is made on 
 values, so every rank unlocks at the same step. Only rank 0 logs and writes checkpoints.
 """
 
+import atexit
 import hashlib
 import os
 from dataclasses import dataclass
@@ -68,11 +69,19 @@ def init_distributed(use_cuda: bool) -> Dist:
     if world_size == 1:
         return SINGLE_PROCESS
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    if use_cuda:
+    if use_cuda:  # before the group forms, so NCCL binds each rank to its own GPU
         torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        device_id = torch.device("cuda", local_rank) if use_cuda else None
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device_id)
+        atexit.register(close_distributed)
     return Dist(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def close_distributed() -> None:
+    """Leave the process group at exit, so NCCL never warns of a group left open."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def weights_checksum(model: torch.nn.Module) -> str:

@@ -198,7 +198,7 @@ def test_wandb_failing_mid_run_is_dropped_with_one_warning(tmp_path, corpus_cach
 
     monkeypatch.setattr(wandb_run.Run, "log", broken_log)
     summary = train(cfg_for("logger=wandb", "trainer.epochs=1"), tmp_path)
-    assert summary["step"] == 20 and caplog.text.count("WandbTracker failed (RuntimeError: service went away)") == 1
+    assert summary["step"] == 20 and caplog.text.count("W&B failed (RuntimeError: service went away)") == 1
     assert len(rows(tmp_path)) == 4
 
 
