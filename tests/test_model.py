@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from bicameral.curriculum import default_levels
 from bicameral.model import LanguageModel, ModelConfig, sliding_window_attention
-from bicameral.spectral import causal_conv
+from bicameral.spectral import causal_conv, fft_size
 
 CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=4, kernel_len=24, time_window=8)
 
@@ -57,6 +57,36 @@ def test_causal_conv_matches_direct_sum():
         for j in range(min(7, t + 1)):
             direct[:, t] += k[:, j] * x[:, t - j]
     assert torch.allclose(causal_conv(x, k), direct, atol=1e-12)
+
+
+def direct_causal_conv(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """The definition, as a loop: y[:, t] = sum_j k[:, j] * x[:, t - j]."""
+    y = torch.zeros_like(x)
+    for t in range(x.shape[1]):
+        for j in range(min(k.shape[1], t + 1)):
+            y[:, t] += k[:, j] * x[:, t - j]
+    return y
+
+
+def test_fft_size_is_the_smallest_7_smooth_length():
+    def smooth(m):
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in range(1, 1200):
+        m = fft_size(n)
+        assert m >= n and smooth(m) and not any(smooth(j) for j in range(n, m)), n
+    assert fft_size(1024 + 128 - 1) == 1152  # vs 2048 as a power of two
+
+
+@pytest.mark.parametrize("T, K", [(13, 3), (50, 7), (64, 24), (37, 37), (100, 12)])
+def test_fft_conv_at_7_smooth_sizes_matches_the_direct_sum(T, K):
+    """Odd and non-power-of-two FFT sizes (15, 56, 90, 75, 112) stay exact in float64."""
+    torch.manual_seed(T)
+    x, k = torch.randn(2, T, 3, dtype=torch.float64), torch.randn(3, K, dtype=torch.float64)
+    assert (causal_conv(x, k, "fft") - direct_causal_conv(x, k)).abs().max() < 1e-12
 
 
 @pytest.mark.parametrize("cutoff", [1, 8, 16, 32, 33])
