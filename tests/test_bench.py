@@ -29,6 +29,8 @@ def test_mixer_benchmark_times_each_mixer():
         mixers = {r["mixer"]: r["fwd_bwd_ms"] for r in report["results"] if r["seq_len"] == seq_len}
         assert set(mixers) == {"freq/fft", *toeplitz, "time/blocked", "attention/causal"}
         assert all(ms > 0 for ms in mixers.values())
+        causal = [r for r in report["results"] if r["seq_len"] == seq_len and r["mixer"] == "attention/causal"]
+        assert causal[0]["vs_causal_attention"] == 1.0
 
 
 def test_model_flops_grow_with_width_and_attention_span():
