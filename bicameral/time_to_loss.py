@@ -174,8 +174,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--val-tokens", type=int, default=None, help="held-out tokens scored (default 16384)")
     parser.add_argument("--peer-val-every", type=int, default=100)
     parser.add_argument("--ours-val-every", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both runs (default: torch's). On a shared machine 1 thread "
+                             "avoids OpenMP spinning against other jobs")
     parser.add_argument("--out", default="time_to_loss", help="folder for time_to_loss.json and .png")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     peer_extra, ours_extra = overrides({**PEER, **COMMON}), overrides(COMMON)
     val_every = {"peer": args.peer_val_every, "ours": args.ours_val_every}
