@@ -52,10 +52,21 @@ class ModelOutput(NamedTuple):
 # Frequency path
 
 
+def effective_freq_impl(cfg: ModelConfig) -> str:
+    """The conv actually run: toeplitz only while its (C, K, 2K) taps stay small, i.e. K <= seq_len / 4.
+
+    Beyond that the taps grow as K^2 per channel (6.4 GB per layer at K=1024, C=768) while the
+    FFT's cost barely moves, so a long reach runs on the FFT whatever freq_impl says.
+    """
+    if cfg.freq_impl == "toeplitz" and 4 * cfg.kernel_len > cfg.seq_len:
+        return "fft"
+    return cfg.freq_impl
+
+
 class FrequencyPath(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.seq_len, self.kernel_len, self.impl = cfg.seq_len, cfg.kernel_len, cfg.freq_impl
+        self.seq_len, self.kernel_len, self.impl = cfg.seq_len, cfg.kernel_len, effective_freq_impl(cfg)
         self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.spectrum = nn.Parameter(self._init_spectrum(cfg))  # (C, n_bins, 2) real view of complex W
@@ -98,9 +109,11 @@ def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[t
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate channel pairs of x (B, H, T, hd) by position: attention then sees relative offsets."""
-    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, T, hd/2) each
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+    # rotated in fp32 at least: bf16 angles and products would blur positions far into the sequence
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x1, x2 = x.to(dtype).unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, T, hd/2) each
+    cos, sin = cos.to(dtype), sin.to(dtype)
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2).to(x.dtype)
 
 
 def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
@@ -122,30 +135,50 @@ def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         previous = F.pad(x, (0, 0, 0, 0, 1, 0))[:, :, :-1]  # block c-1, zeros before block 0
         return torch.cat((previous, x), dim=3)
 
-    kb, vb = with_previous(blocks(k)), with_previous(blocks(v))
+    # heads and blocks share one batch dim: SDPA's fused kernels take 4-D inputs only (5-D falls
+    # back to the math kernel, which also upcasts bf16)
+    qb = blocks(q).flatten(1, 2)  # (B, H*n, W, hd)
+    kb, vb = with_previous(blocks(k)).flatten(1, 2), with_previous(blocks(v)).flatten(1, 2)  # (B, H*n, 2W, hd)
     query = torch.arange(W, device=q.device)[:, None] + W  # query i of a block, in slot units
     lag = query - torch.arange(2 * W, device=q.device)  # (W, 2W) query position - key position
     mask = ((lag >= 0) & (lag < W)).expand(n, W, 2 * W).clone()  # (n, W, 2W)
     mask[0, :, :W] = False  # block 0 has no previous block
-    y = F.scaled_dot_product_attention(blocks(q), kb, vb, attn_mask=mask)  # (B, H, n, W, hd)
-    return y.reshape(B, H, n * W, hd)[:, :, :T]
+    mask = mask.expand(H, n, W, 2 * W).reshape(H * n, W, 2 * W)  # (H*n, W, 2W), one per batch row
+    y = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask)  # (B, H*n, W, hd)
+    return y.view(B, H, n * W, hd)[:, :, :T]
 
 
-_band_masks: dict = {}  # (T, window, device) -> flex_attention BlockMask, built once per shape
+_band_masks: dict = {}  # (T, window, device) -> flex_attention BlockMask, built once per shape (eager only)
+_compiled_flex = None  # flex_attention compiled once per process: eager flex materialises the full scores
+
+
+def _band_block_mask(T: int, window: int, device: torch.device):
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def band(b, h, q_idx, kv_idx):
+        return (q_idx >= kv_idx) & (q_idx - kv_idx < window)
+
+    return create_block_mask(band, None, None, T, T, device=device)
 
 
 def flex_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
     """sliding_window_attention through flex_attention: block-sparse kernels on GPU; (B, H, T, hd) each."""
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    global _compiled_flex
+    from torch.nn.attention.flex_attention import flex_attention
 
     T = q.shape[2]
+    if torch.compiler.is_compiling():
+        # inside a compiled model: traced along, never reading the cache (a dict would become a guard
+        # and recompile the model whenever it grows)
+        return flex_attention(q, k, v, block_mask=_band_block_mask(T, window, q.device))
     key = (T, window, q.device)
     if key not in _band_masks:
-        def band(b, h, q_idx, kv_idx):
-            return (q_idx >= kv_idx) & (q_idx - kv_idx < window)
-
-        _band_masks[key] = create_block_mask(band, None, None, T, T, device=q.device)
-    return flex_attention(q, k, v, block_mask=_band_masks[key])
+        _band_masks[key] = _band_block_mask(T, window, q.device)
+    if q.device.type != "cuda":  # CPU: eager flex is fine at the sizes run there, and needs no compiler
+        return flex_attention(q, k, v, block_mask=_band_masks[key])
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex(q, k, v, block_mask=_band_masks[key])
 
 
 class TimePath(nn.Module):

@@ -14,8 +14,14 @@ def test_training_benchmark_reports_both_models_and_their_ratio(tmp_path):
     assert report["matmul_tflops"] > 0 and report["device"]
     rows = {(r["arch"], r["freq_impl"]): r for r in report["results"]}
     assert set(rows) == {("transformer", "fft"), ("bicameral", "fft"), ("bicameral", "toeplitz")}
-    for row in rows.values():
-        assert row["tokens_per_s"] > 0 and row["step_ms"] > 0 and 0 < row["mfu"] < 1
+    assert rows[("bicameral", "toeplitz")]["freq_impl_run"] == "fft"  # kernel_len 64 > seq_len/4: taps too big
+    for (arch, _), row in rows.items():
+        assert row["tokens_per_s"] > 0 and row["step_ms"] > 0
+        # against the matmul rate measured in the same run (on a busy CPU it can even exceed 1)
+        flops = model_flops_per_token(ModelConfig(arch=arch, seq_len=64, d_model=128, n_layers=4, n_heads=4,
+                                                  kernel_len=64, time_window=16))
+        expected = flops * row["tokens_per_s"] / (report["matmul_tflops"] * 1e12)
+        assert abs(row["mfu_of_measured_matmul"] - expected) < 1e-9 * expected
         assert "peak_memory_gb" in row and row["params"] > 0
     bicameral = rows[("bicameral", "fft")]
     ratio = bicameral["tokens_per_s"] / rows[("transformer", "fft")]["tokens_per_s"]
@@ -23,10 +29,13 @@ def test_training_benchmark_reports_both_models_and_their_ratio(tmp_path):
 
 
 def test_mixer_benchmark_times_each_mixer():
-    report = main(["--mixers", "--sizes", "tiny", "--seq-lens", "64", "--warmup", "1", "--repeats", "2"])
-    mixers = {r["mixer"]: r["fwd_bwd_ms"] for r in report["results"]}
-    assert set(mixers) == {"freq/fft", "freq/toeplitz", "time/blocked", "attention/causal"}
-    assert all(ms > 0 for ms in mixers.values())
+    report = main(["--mixers", "--sizes", "tiny", "--seq-lens", "64,256", "--warmup", "1", "--repeats", "2"])
+    for seq_len, toeplitz in ((64, []), (256, ["freq/toeplitz"])):  # toeplitz only while kernel_len <= seq_len/4
+        mixers = {r["mixer"]: r["fwd_bwd_ms"] for r in report["results"] if r["seq_len"] == seq_len}
+        assert set(mixers) == {"freq/fft", *toeplitz, "time/blocked", "attention/causal"}
+        assert all(ms > 0 for ms in mixers.values())
+        causal = [r for r in report["results"] if r["seq_len"] == seq_len and r["mixer"] == "attention/causal"]
+        assert causal[0]["vs_causal_attention"] == 1.0
 
 
 def test_model_flops_grow_with_width_and_attention_span():
@@ -34,3 +43,31 @@ def test_model_flops_grow_with_width_and_attention_span():
     assert model_flops_per_token(replace(small, arch="transformer")) > model_flops_per_token(
         replace(small, arch="transformer", seq_len=256))  # full attention: longer context, more work per token
     assert model_flops_per_token(replace(small, d_model=768)) > model_flops_per_token(small)
+
+
+def test_model_flops_count_each_arch_by_its_own_mixer():
+    base = ModelConfig(d_model=384, n_layers=6, seq_len=1024, time_window=16)
+    flops = {arch: model_flops_per_token(replace(base, arch=arch))
+             for arch in ("freq_only", "time_only", "transformer", "bicameral")}
+    d, L = base.d_model, base.n_layers
+    assert flops["time_only"] - flops["freq_only"] == 6 * L * 2 * d * d + 12 * L * d * 16  # qkv+out vs in/out
+    assert flops["bicameral"] - flops["time_only"] == 6 * L * 3 * d * d  # freq in/out and the gate
+    assert flops["transformer"] - flops["time_only"] == 12 * L * d * (1024 / 2 - 16)  # full causal vs window
+    # no attention in freq_only: its work per token does not grow with the context
+    assert model_flops_per_token(replace(base, arch="freq_only", seq_len=4096)) == flops["freq_only"]
+    # a bicameral model with full causal attention (time_window=None) attends to T/2 keys on average
+    assert model_flops_per_token(replace(base, time_window=None)) - flops["bicameral"] == 12 * L * d * (512 - 16)
+
+
+def test_each_benchmarked_model_compiles_on_a_fresh_dynamo(monkeypatch):
+    """Many models in one process would pass dynamo's recompile limit and silently run eager."""
+    import torch
+
+    from bicameral import bench
+
+    calls = []
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: calls.append("reset"))
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: calls.append(("compile", kw)) or module)
+    for _ in range(2):
+        bench.compiled(torch.nn.Linear(2, 2))
+    assert calls == ["reset", ("compile", {"dynamic": False})] * 2

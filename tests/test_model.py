@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from bicameral.curriculum import default_levels
 from bicameral.model import LanguageModel, ModelConfig, sliding_window_attention
-from bicameral.spectral import causal_conv
+from bicameral.spectral import causal_conv, fft_size
 
 CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=4, kernel_len=24, time_window=8)
 
@@ -57,6 +57,36 @@ def test_causal_conv_matches_direct_sum():
         for j in range(min(7, t + 1)):
             direct[:, t] += k[:, j] * x[:, t - j]
     assert torch.allclose(causal_conv(x, k), direct, atol=1e-12)
+
+
+def direct_causal_conv(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """The definition, as a loop: y[:, t] = sum_j k[:, j] * x[:, t - j]."""
+    y = torch.zeros_like(x)
+    for t in range(x.shape[1]):
+        for j in range(min(k.shape[1], t + 1)):
+            y[:, t] += k[:, j] * x[:, t - j]
+    return y
+
+
+def test_fft_size_is_the_smallest_7_smooth_length():
+    def smooth(m):
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in range(1, 1200):
+        m = fft_size(n)
+        assert m >= n and smooth(m) and not any(smooth(j) for j in range(n, m)), n
+    assert fft_size(1024 + 128 - 1) == 1152  # vs 2048 as a power of two
+
+
+@pytest.mark.parametrize("T, K", [(13, 3), (50, 7), (64, 24), (37, 37), (100, 12)])
+def test_fft_conv_at_7_smooth_sizes_matches_the_direct_sum(T, K):
+    """Odd and non-power-of-two FFT sizes (15, 56, 90, 75, 112) stay exact in float64."""
+    torch.manual_seed(T)
+    x, k = torch.randn(2, T, 3, dtype=torch.float64), torch.randn(3, K, dtype=torch.float64)
+    assert (causal_conv(x, k, "fft") - direct_causal_conv(x, k)).abs().max() < 1e-12
 
 
 @pytest.mark.parametrize("cutoff", [1, 8, 16, 32, 33])
@@ -151,7 +181,8 @@ def test_changing_the_cutoff_never_recompiles(freq_impl):
 
     torch._dynamo.reset()
     counters.clear()
-    model = LanguageModel(replace(CFG, freq_impl=freq_impl))
+    model = LanguageModel(replace(CFG, freq_impl=freq_impl, kernel_len=16))  # toeplitz needs K <= T/4
+    assert model.blocks[0].mixer.freq.impl == freq_impl
     compiled = torch.compile(model, backend="eager")  # dynamo's tracing and guards, no codegen
     idx = torch.randint(0, 256, (2, CFG.seq_len))
     outputs = []
@@ -191,8 +222,10 @@ def test_fast_paths_keep_the_model_causal_and_equal(impl):
     from dataclasses import replace
 
     torch.manual_seed(0)
-    reference = LanguageModel(CFG).double().eval()
-    fast = LanguageModel(replace(CFG, **impl)).double().eval()
+    cfg = replace(CFG, kernel_len=16)  # toeplitz needs K <= T/4
+    reference = LanguageModel(cfg).double().eval()
+    fast = LanguageModel(replace(cfg, **impl)).double().eval()
+    assert fast.blocks[0].mixer.freq.impl == impl.get("freq_impl", "fft")
     fast.load_state_dict(reference.state_dict())
     idx = torch.randint(0, 256, (2, CFG.seq_len))
     for cutoff in default_levels(CFG.seq_len):
@@ -205,3 +238,66 @@ def test_fast_paths_keep_the_model_causal_and_equal(impl):
         tol = 1e-10 if "freq_impl" in impl else 1e-5  # flex_attention computes in float32
         assert (a - b).abs().max() < tol
         assert (b[:, :30] - c[:, :30]).abs().max() < tol
+
+
+def test_toeplitz_falls_back_to_fft_when_its_taps_would_be_large():
+    from dataclasses import replace
+
+    from bicameral.model import effective_freq_impl
+
+    assert effective_freq_impl(replace(CFG, freq_impl="toeplitz", kernel_len=16)) == "toeplitz"  # K = T/4
+    assert effective_freq_impl(replace(CFG, freq_impl="toeplitz", kernel_len=17)) == "fft"
+    assert LanguageModel(replace(CFG, freq_impl="toeplitz", kernel_len=64)).blocks[0].mixer.freq.impl == "fft"
+
+
+def test_flex_path_compiles_to_one_graph_across_calls_and_cutoffs():
+    """The BlockMask cache is never read inside a compiled model, so it cannot become a guard."""
+    from dataclasses import replace
+
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    import bicameral.model as model_module
+
+    torch._dynamo.reset()
+    counters.clear()
+    model_module._band_masks.clear()
+    model = LanguageModel(replace(CFG, time_impl="flex"))
+    compiled = torch.compile(model, backend="eager", dynamic=False)
+    idx = torch.randint(0, 256, (2, CFG.seq_len))
+    with torch.no_grad():
+        eager = model(idx).logits  # fills the cache outside the compiled region
+        counters.clear()  # eager flex traces a graph of its own; count only the model's
+        outs = [compiled(idx).logits for _ in range(2)]
+        model.set_cutoff(8)
+        outs.append(compiled(idx).logits)
+    assert counters["stats"]["unique_graphs"] == 1
+    assert torch.allclose(outs[0], eager, atol=1e-5) and not torch.allclose(outs[0], outs[-1])
+
+
+def test_blocked_time_path_hands_sdpa_4d_inputs(monkeypatch):
+    """SDPA's fused kernels take (B, H, T, hd) only; 5-D inputs fall back to the math kernel."""
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+
+    def recording(q, k, v, **kwargs):
+        calls.append((q.dim(), k.dim(), v.dim(), kwargs["attn_mask"].dim()))
+        return sdpa(q, k, v, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", recording)
+    q, k, v = (torch.randn(2, 3, 40, 4) for _ in range(3))
+    sliding_window_attention(q, k, v, 8)
+    assert calls == [(4, 4, 4, 3)]
+
+
+def test_rotary_in_bf16_is_rounded_once_from_fp32():
+    """bf16 in, bf16 out, but rotated in fp32: within one bf16 rounding of the exact rotation."""
+    from bicameral.model import apply_rotary, rotary_tables
+
+    torch.manual_seed(0)
+    cos, sin = rotary_tables(4096, 64)
+    x = torch.randn(1, 2, 4096, 64).bfloat16()
+    out = apply_rotary(x, cos, sin)
+    exact = apply_rotary(x.double(), cos.double(), sin.double())
+    assert out.dtype == torch.bfloat16
+    assert ((out.double() - exact).abs() <= exact.abs() * 2**-8 + 1e-6).all()  # bf16 rounds to 8 bits

@@ -1,0 +1,227 @@
+"""Time to loss: the default bicameral run against nanoGPT's CPU "baby GPT" recipe, side by side.
+
+Both trainings go through the real engine (`bicameral.run.train`) in this process, on the same
+machine and corpus. Validation is ours, not the engine's: every model is scored on the same held-out
+tokens (the head of the val split), cut into windows of its own context, and the seconds spent
+validating are left off the clock of both. The result is val loss against training wall-clock
+seconds, and the ratio of (b)'s seconds to first reach (a)'s final val loss over (a)'s seconds.
+
+    python experiments/time_to_loss.py                      # ~7 min on 2 cores
+    python experiments/time_to_loss.py --quick              # < 1 min: the fields, not the numbers
+    python experiments/time_to_loss.py --variant "trainer.batch_size=8" --variant "model.seq_len=128"
+"""
+
+import argparse
+import json
+import shlex
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+from hydra import compose, initialize_config_dir
+
+import bicameral.run
+from bicameral.config import register_configs
+from bicameral.corpus import load_corpus
+from bicameral.data import split_tokens
+from bicameral.trainer import Trainer
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+# The optimizer and LR schedule of the peer recipe, in the engine's config keys. Kept in one place:
+# these keys are the ones that move when the optimizer/schedule config changes shape.
+PEER_OPTIMIZER = {
+    "optimizer": "adamw",
+    "optimizer.lr": 1e-3,
+    "optimizer.min_lr_ratio": 0.1,  # cosine to 1e-4
+    "optimizer.warmup_steps": 100,
+    "optimizer.betas": "[0.9,0.99]",
+    "optimizer.weight_decay": 0.1,
+}
+# nanoGPT's CPU "baby GPT" (config/train_shakespeare_char.py, CPU line of its README) on our transformer
+PEER = {
+    "model": "transformer",
+    "model.seq_len": 64,
+    "model.d_model": 128,
+    "model.n_layers": 4,
+    "model.n_heads": 4,
+    "model.dropout": 0.0,
+    "curriculum": "none",
+    "trainer.batch_size": 12,
+    "trainer.accum_steps": 1,
+    "trainer.epochs": 1,
+    "trainer.steps_per_epoch": 2000,
+    "trainer.grad_clip": 1.0,
+    **PEER_OPTIMIZER,
+}
+# Both runs: CPU, no W&B, no checkpoints (disk time is not what is compared)
+COMMON = {"logger": "none", "trainer.device": "cpu", "trainer.ckpt": "null", "trainer.resume": "null"}
+QUICK_STEPS = {"peer": 20, "ours": 10}
+
+
+def overrides(values: dict) -> list[str]:
+    return [f"{key}={value}" for key, value in values.items()]
+
+
+def compose_config(extra: list[str]):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=extra)
+
+
+def held_out_tokens(cfg, n_tokens: int) -> torch.Tensor:
+    """The first n_tokens + 1 tokens of the val split: the same for every model, whatever its seq_len."""
+    data = split_tokens(load_corpus(cfg.data.source, cfg.data.path, cfg.data.cache_dir), cfg.data.val_fraction,
+                        cfg.model.seq_len, cfg.data.source)
+    if len(data.val) < n_tokens + 1:
+        raise ValueError(f"--val-tokens {n_tokens} exceeds the {len(data.val) - 1} held-out tokens. Fix: fewer.")
+    return data.val[: n_tokens + 1].long()
+
+
+@torch.no_grad()
+def windowed_loss(model, tokens: torch.Tensor, seq_len: int, batch_size: int = 64) -> tuple[float, float]:
+    """Mean next-token loss (and gate share) over all of `tokens`, cut into non-overlapping windows of seq_len."""
+    n = (len(tokens) - 1) // seq_len
+    x = tokens[: n * seq_len].view(n, seq_len)  # (n, T)
+    y = tokens[1 : n * seq_len + 1].view(n, seq_len)
+    loss, share = 0.0, 0.0
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+        out = model(xb, yb)
+        loss, share = loss + out.loss.item() * len(xb), share + out.freq_share.item() * len(xb)
+    return loss / n, share / n
+
+
+def timed_trainer(tokens: torch.Tensor, curve: list[dict]) -> type:
+    """A Trainer whose validation scores the shared held-out tokens, off the training clock."""
+
+    class TimedTrainer(Trainer):
+        def fit(self, trackers, stop_at=None):
+            self._clock_start, self._paused = time.perf_counter(), 0.0
+            return super().fit(trackers, stop_at)
+
+        @torch.no_grad()
+        def validate(self) -> float:
+            paused_at = time.perf_counter()
+            seconds = paused_at - self._clock_start - self._paused
+            self.model.eval()
+            val_loss, share = windowed_loss(self.model, tokens, self.model.cfg.seq_len)
+            self.val_losses.append(val_loss)
+            curve.append({"step": self.step, "seconds": seconds, "tokens": self.step * self.tokens_per_step,
+                          "val_loss": val_loss, "cutoff": self.curriculum.cutoff})
+            self.trackers.log("val", {"step": self.step, "tokens": self.step * self.tokens_per_step,
+                                      "val_loss": val_loss, "freq_share": share})
+            self._paused += time.perf_counter() - paused_at
+            return val_loss
+
+    return TimedTrainer
+
+
+def run_one(name: str, extra: list[str], tokens: torch.Tensor) -> dict:
+    """Train one configuration through the engine; its val-loss curve against training seconds."""
+    cfg = compose_config(extra)
+    curve: list[dict] = []
+    with tempfile.TemporaryDirectory() as run_dir, mock.patch.object(bicameral.run, "Trainer",
+                                                                     timed_trainer(tokens, curve)):
+        summary = bicameral.run.train(cfg, run_dir)
+    return {"name": name, "overrides": extra, "seq_len": cfg.model.seq_len, "steps": summary["step"],
+            "tokens_per_step": cfg.trainer.batch_size * cfg.trainer.accum_steps * cfg.model.seq_len,
+            "unlock_steps": summary["unlock_steps"], "final_val_loss": curve[-1]["val_loss"],
+            "seconds": curve[-1]["seconds"], "curve": curve}
+
+
+def first_reach(curve: list[dict], target: float) -> float | None:
+    """Training seconds at the first validation at or below target; None if never."""
+    return next((p["seconds"] for p in curve if p["val_loss"] <= target), None)
+
+
+def compare(peer: dict, ours: dict) -> dict:
+    reached = first_reach(ours["curve"], peer["final_val_loss"])
+    return {"target_val_loss": peer["final_val_loss"], "seconds_to_target": reached,
+            "wall_clock_ratio": reached / peer["seconds"] if reached is not None else None}
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    target = report["peer"]["final_val_loss"]
+    for run in (report["peer"], *report["ours"]):
+        ax.plot([p["seconds"] for p in run["curve"]], [p["val_loss"] for p in run["curve"]], marker=".",
+                label=f"{run['name']} (final {run['final_val_loss']:.3f})")
+    ax.axhline(target, color="gray", linestyle=":", label=f"peer final {target:.3f}")
+    ax.set_xlabel("training wall-clock seconds (validation excluded)")
+    ax.set_ylabel("val loss, nats/token (same held-out tokens)")
+    ax.set_ylim(top=min(4.0, ax.get_ylim()[1]))
+    ax.set_title(f"time to loss on {report['threads']} CPU threads")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few steps of each: checks the script, not the claim")
+    parser.add_argument("--variant", action="append", default=None,
+                        help="Hydra overrides for an extra bicameral run, space separated (repeatable)")
+    parser.add_argument("--no-default", action="store_true", help="skip the unmodified default run (variants only)")
+    parser.add_argument("--val-tokens", type=int, default=None, help="held-out tokens scored (default 16384)")
+    parser.add_argument("--peer-val-every", type=int, default=100)
+    parser.add_argument("--ours-val-every", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both runs (default: torch's). On a shared machine 1 thread "
+                             "avoids OpenMP spinning against other jobs")
+    parser.add_argument("--out", default="time_to_loss", help="folder for time_to_loss.json and .png")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    peer_extra, ours_extra = overrides({**PEER, **COMMON}), overrides(COMMON)
+    val_every = {"peer": args.peer_val_every, "ours": args.ours_val_every}
+    val_tokens = args.val_tokens or (1024 if args.quick else 16384)
+    if args.quick:
+        peer_extra.append(f"trainer.steps_per_epoch={QUICK_STEPS['peer']}")
+        ours_extra.append(f"trainer.steps_per_epoch={QUICK_STEPS['ours']}")
+        val_every = {"peer": 10, "ours": 5}
+    peer_extra.append(f"trainer.val_every={val_every['peer']}")
+    ours_extra.append(f"trainer.val_every={val_every['ours']}")
+    variants = ([] if args.no_default else [("bicameral default", [])]) + [
+        (f"bicameral {v}", shlex.split(v)) for v in (args.variant or [])]
+    if not variants:
+        parser.error("--no-default leaves nothing to compare. Fix: add --variant '...'.")
+
+    tokens = held_out_tokens(compose_config(ours_extra), val_tokens)
+    report = {"threads": torch.get_num_threads(), "torch": torch.__version__, "val_tokens": val_tokens,
+              "quick": args.quick}
+    report["peer"] = run_one("peer: nanoGPT baby GPT recipe", peer_extra, tokens)
+    report["ours"] = []
+    for name, extra in variants:
+        run = run_one(name, ours_extra + extra, tokens)
+        run.update(compare(report["peer"], run))
+        report["ours"].append(run)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "time_to_loss.json").write_text(json.dumps(report, indent=1))
+    plot(report, out / "time_to_loss.png")
+    peer = report["peer"]
+    print(f"\npeer {peer['name']}: val {peer['final_val_loss']:.3f} after {peer['seconds']:.0f}s "
+          f"({peer['steps']} steps)")
+    for run in report["ours"]:
+        ratio = run["wall_clock_ratio"]
+        reached = f"reaches {peer['final_val_loss']:.3f} at {ratio:.2f}x the peer's wall-clock" if ratio else \
+            f"does not reach {peer['final_val_loss']:.3f}"
+        print(f"{run['name']}: val {run['final_val_loss']:.3f} after {run['seconds']:.0f}s "
+              f"({run['steps']} steps, unlocks at {run['unlock_steps']}); {reached}")
+    print(f"wrote {out / 'time_to_loss.json'} and {out / 'time_to_loss.png'}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
