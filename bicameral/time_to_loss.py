@@ -26,6 +26,7 @@ import bicameral.run
 from bicameral.config import register_configs
 from bicameral.corpus import load_corpus
 from bicameral.data import split_tokens
+from bicameral.events import ValResult
 from bicameral.trainer import Trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -35,10 +36,11 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 PEER_OPTIMIZER = {
     "optimizer": "adamw",
     "optimizer.lr": 1e-3,
-    "optimizer.min_lr_ratio": 0.1,  # cosine to 1e-4
-    "optimizer.warmup_steps": 100,
     "optimizer.betas": "[0.9,0.99]",
     "optimizer.weight_decay": 0.1,
+    "schedule": "cosine_restarts",
+    "schedule.min_lr_ratio": 0.1,  # cosine to 1e-4
+    "schedule.warmup_steps": 100,
 }
 # nanoGPT's CPU "baby GPT" (config/train_shakespeare_char.py, CPU line of its README) on our transformer
 PEER = {
@@ -97,9 +99,9 @@ def timed_trainer(tokens: torch.Tensor, curve: list[dict]) -> type:
     """A Trainer whose validation scores the shared held-out tokens, off the training clock."""
 
     class TimedTrainer(Trainer):
-        def fit(self, trackers, stop_at=None):
+        def fit(self, stop_at=None):
             self._clock_start, self._paused = time.perf_counter(), 0.0
-            return super().fit(trackers, stop_at)
+            return super().fit(stop_at)
 
         @torch.no_grad()
         def validate(self) -> float:
@@ -110,8 +112,8 @@ def timed_trainer(tokens: torch.Tensor, curve: list[dict]) -> type:
             self.val_losses.append(val_loss)
             curve.append({"step": self.step, "seconds": seconds, "tokens": self.step * self.tokens_per_step,
                           "val_loss": val_loss, "cutoff": self.curriculum.cutoff})
-            self.trackers.log("val", {"step": self.step, "tokens": self.step * self.tokens_per_step,
-                                      "val_loss": val_loss, "freq_share": share})
+            self.trackers.on_val(ValResult(step=self.step, tokens=self.step * self.tokens_per_step,
+                                           val_loss=val_loss, freq_share=share))
             self._paused += time.perf_counter() - paused_at
             return val_loss
 
