@@ -119,7 +119,7 @@ def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, comp
     seconds = timer(device, step, warmup, repeats)
     tokens = batch_size * cfg.seq_len
     return {
-        "arch": cfg.arch, "freq_impl": cfg.freq_impl, "freq_impl_run": effective_freq_impl(cfg),
+        "arch": cfg.arch, "freq_impl": cfg.freq_impl, "freq_impl_run": effective_freq_impl(cfg, device.type),
         "time_impl": cfg.time_impl, "params": model.num_params(),
         "step_ms": 1e3 * seconds, "tokens_per_s": tokens / seconds,
         "mfu_of_measured_matmul": model_flops_per_token(cfg) * tokens / seconds / peak_flops,

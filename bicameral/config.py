@@ -44,7 +44,7 @@ class TrainerConfig:
     stop_at: int | None = None  # stop (checkpointed) after this step; the LR schedule still spans all epochs
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
-    compile: bool = False  # torch.compile the model (CUDA)
+    compile: bool | None = None  # torch.compile the model; null = on CUDA only (inductor on the CPU costs minutes)
 
 
 @dataclass
@@ -106,8 +106,8 @@ def check_config(cfg) -> None:
         f"model.time_window={m.time_window} must be in 1..seq_len={m.seq_len}, or null for full causal attention.",
     )
     _require(m.arch in MIXERS, f"model.arch={m.arch!r}: use one of {', '.join(MIXERS)}.")
-    _require(m.freq_impl in ("fft", "toeplitz"), f"model.freq_impl={m.freq_impl!r}: use fft or toeplitz.")
-    _require(m.time_impl in ("blocked", "flex"), f"model.time_impl={m.time_impl!r}: use blocked or flex.")
+    _require(m.freq_impl in ("auto", "fft", "toeplitz"), f"model.freq_impl={m.freq_impl!r}: use auto, fft or toeplitz.")
+    _require(m.time_impl in ("auto", "blocked", "flex"), f"model.time_impl={m.time_impl!r}: use auto, blocked or flex.")
     lr = o.get("lr")
     _require(lr is None or (isinstance(lr, int | float) and lr > 0), f"optimizer.lr={lr} must be > 0.")
     _require(t.grad_clip is None or t.grad_clip > 0, f"trainer.grad_clip={t.grad_clip} must be > 0 or null.")

@@ -79,7 +79,8 @@ class Trainer:
 
             self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         trained = self.ddp or model
-        self.forward = torch.compile(trained) if cfg.compile else trained
+        compile_model = cfg.compile if cfg.compile is not None else device.type == "cuda"
+        self.forward = torch.compile(trained) if compile_model else trained
         self.step = 0
         self.lr = self.schedule.get_last_lr()[0]  # the LR the last step trained at (group 0)
         self.log_losses: list[torch.Tensor] = []  # this log window's step losses

@@ -24,7 +24,7 @@ LOG="$OUT/gpu_check.log"
 : > "$LOG"
 : > "$OUT/sections.jsonl"
 START=$(date +%s)
-TOTAL_BUDGET=345  # seconds for all sections; setup and the report fit in the rest of 6 minutes
+TOTAL_BUDGET=${TOTAL_BUDGET:-345}  # seconds for all sections; setup and the report fit in the rest of 6 minutes
 
 log() { echo "[$(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 
@@ -70,7 +70,8 @@ if ((DRY)); then
   RUN=(+experiment=smoke trainer.device=cpu curriculum.unlock_threshold=5.2)
 else
   log "gpu_check on the GPU"
-  BENCH=(--sizes small,base --seq-lens 1024,4096 --compile --warmup 2 --repeats 5)
+  # BENCH_SIZES / BENCH_SEQ_LENS narrow the step benchmark when device time is short
+  BENCH=(--sizes "${BENCH_SIZES:-small,base}" --seq-lens "${BENCH_SEQ_LENS:-1024,4096}" --compile --warmup 2 --repeats 5)
   # ~1.5 min of model=small under torch.compile: compile, unlocks, falling loss
   RUN=(model=small trainer.compile=true trainer.steps_per_epoch=400 trainer.val_every=200 trainer.log_every=20)
 fi

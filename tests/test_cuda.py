@@ -86,7 +86,8 @@ def test_fused_adamw_matches_the_reference_step():
 
     from bicameral.build import build_optimizer
 
-    cfg = OmegaConf.create({"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1})
+    cfg = OmegaConf.create({"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "betas": [0.9, 0.95],
+                            "eps": 1e-8, "weight_decay": 0.1})
     models = [cuda_model(), cuda_model()]
     fused = build_optimizer(cfg, models[0], torch.device("cuda"))
     assert fused.defaults["fused"]

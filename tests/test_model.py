@@ -301,3 +301,15 @@ def test_rotary_in_bf16_is_rounded_once_from_fp32():
     exact = apply_rotary(x.double(), cos.double(), sin.double())
     assert out.dtype == torch.bfloat16
     assert ((out.double() - exact).abs() <= exact.abs() * 2**-8 + 1e-6).all()  # bf16 rounds to 8 bits
+
+
+def test_auto_picks_the_measured_faster_paths_per_device():
+    from dataclasses import replace
+
+    from bicameral.model import effective_freq_impl, effective_time_impl
+
+    cfg = replace(CFG, kernel_len=16)  # K = T/4: toeplitz allowed
+    assert (effective_freq_impl(cfg), effective_time_impl(cfg)) == ("fft", "blocked")  # the CPU references
+    assert (effective_freq_impl(cfg, "cuda"), effective_time_impl(cfg, "cuda")) == ("toeplitz", "flex")
+    assert effective_freq_impl(replace(cfg, kernel_len=17), "cuda") == "fft"  # taps too big for toeplitz
+    assert effective_freq_impl(replace(cfg, freq_impl="fft"), "cuda") == "fft"  # an explicit choice stands
