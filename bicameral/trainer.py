@@ -7,14 +7,13 @@ it sets the model's cutoff, restarts the LR cycle and tells the trackers.
 import contextlib
 import logging
 import math
-import random
 import time
 from collections import deque
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from bicameral import rng
 from bicameral.checkpoint import save_checkpoint
 from bicameral.curriculum import Curriculum, UnlockEvent
 from bicameral.data import Split, TrainBatches, val_batches
@@ -259,12 +258,7 @@ class Trainer:
             "batches": self.dist.gather(self.batches.state_dict()),  # one data order per rank
             "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
                         "score": _floats(self.score_losses), "val": list(self.val_losses)},
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": rng.capture(self.device),  # tensors and plain types: loads with weights_only=True
             "config": self.config,
             "extra": self.extra_state,
         }
@@ -285,12 +279,7 @@ class Trainer:
         self.log_shares = _tensors(windows["share"], self.device)
         self.score_losses.extend(_tensors(windows["score"], self.device))
         self.val_losses = list(windows["val"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+        rng.restore(state["rng"], self.device)
         self.extra_state = dict(state.get("extra", {}))
         self.model.set_cutoff(self.curriculum.cutoff)
 
