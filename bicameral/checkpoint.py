@@ -63,12 +63,13 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
         raise
 
 
-def remove_torn_saves(path: str | os.PathLike) -> None:
+def remove_torn_saves(run_dir: str | os.PathLike, name: str | None) -> None:
     """Delete the temp files of saves that a killed process never finished. Only the run dir's one
     writer (it holds the run's lock) calls this, so no live save is among them."""
-    path = Path(path)
-    for torn in path.parent.glob(f".{path.name}.*.tmp"):
-        torn.unlink(missing_ok=True)
+    if name:
+        path = Path(run_dir) / name
+        for torn in path.parent.glob(f".{path.name}.*.tmp"):
+            torn.unlink(missing_ok=True)
 
 
 _UNSAFE_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")

@@ -11,10 +11,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bicameral.build import build_curriculum, build_data, build_model, build_optimizer, build_schedule
-from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint
+from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, remove_torn_saves
 from bicameral.config import ConfigError, check_config
 from bicameral.distributed import init_distributed
+from bicameral.fingerprint import check_resume, run_fingerprint
+from bicameral.lock import holds_run_dir_lock
 from bicameral.preemption import Preempted
+from bicameral.records import cut_after
 from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
 from bicameral.trainer import Trainer, pick_device
 
@@ -64,6 +67,7 @@ def find_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | Non
     return found if found is not None else (None, None)
 
 
+@holds_run_dir_lock  # one writer per run dir, from before anything touches it until the run ends
 def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> dict:
     """Run the configured training in `run_dir`; returns the run summary."""
     run_dir = Path(run_dir)
@@ -78,6 +82,9 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     resume_path, resume_state = find_resume(cfg.trainer, run_dir)
     seed_everything(cfg.seed)
     data = build_data(cfg.data, cfg.model.seq_len)
+    fingerprint = run_fingerprint(config, data)
+    if resume_state is not None:  # another corpus, model or curriculum fails here, naming the keys
+        check_resume(resume_path, resume_state, fingerprint, config)
     model = build_model(cfg.model).to(device)
     curriculum = build_curriculum(cfg.curriculum, cfg.model.seq_len)
     optimizer = build_optimizer(cfg.optimizer, model, device)
@@ -94,8 +101,12 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
                 f"Checkpoint {resume_path} does not fit this config ({str(err).splitlines()[0]}). "
                 "Fix: resume with the settings it was trained with, or start fresh with trainer.resume=null."
             ) from None
+    trainer.extra_state["fingerprint"] = fingerprint  # saved with each checkpoint, for the next resume
     if not dist.is_main:  # only rank 0 reports
         return trainer.fit(Trackers([]), stop_at=stop_at)
+    # the steps after the checkpoint are trained again: their records, and torn saves, go first
+    cut_after(run_dir, trainer.step)
+    remove_torn_saves(run_dir, cfg.trainer.ckpt)
     # trackers start last, so bad input never leaves an empty W&B run behind
     trackers, wandb_tracker = build_trackers(cfg, run_dir, config, trainer.extra_state.get("wandb_run_id"))
     if wandb_tracker is not None:
