@@ -150,7 +150,7 @@ class Trainer:
                     elapsed = time.perf_counter() - window_start
                     self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
                     window_start, window_tokens = time.perf_counter(), 0
-                if self.step % cfg.val_every == 0 or self.step == self.total_steps:
+                if self.step % cfg.val_every == 0 or self.step in (end, self.total_steps):  # stop_at too
                     self.validate()
                 due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
                 if due:
