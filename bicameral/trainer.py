@@ -123,10 +123,12 @@ class Trainer:
         self.bad_in_a_row += 1
         self.trackers.log("skip", {"step": self.step + 1, "skipped_steps": self.skipped_steps})
         if self.bad_in_a_row >= self.cfg.max_nonfinite_steps:
-            kept = f"; the last good checkpoint is {self.run_dir / self.cfg.ckpt}" if self.cfg.ckpt else ""
+            ckpt = self.run_dir / self.cfg.ckpt if self.cfg.ckpt else None
+            saved = ckpt is not None and ckpt.exists()  # none yet when the very first steps blow up
+            kept = f"; the last good checkpoint is {ckpt}" if saved else "; no checkpoint was saved before it"
             raise NonFiniteError(
                 f"{self.bad_in_a_row} non-finite gradients in a row at step {self.step + 1}{kept}. "
-                "Fix: lower optimizer.lr or trainer.grad_clip, or resume from that checkpoint."
+                f"Fix: lower optimizer.lr or trainer.grad_clip{', or resume from that checkpoint' if saved else ''}."
             )
         return None
 
