@@ -1,7 +1,8 @@
 """Every step recorded exactly once in metrics.jsonl and events.jsonl, whatever the stops and resumes.
 
 A run that resumes from a checkpoint at step S trains steps S+1... again, so the rows a crashed or
-stopped attempt wrote after S are cut first: every row or event with `step > S` goes, whatever its
+stopped attempt wrote after S are cut first (S = 0 for a run that starts fresh in a dir that
+already has records, as after a kill before the first save): every row or event with `step > S` goes, whatever its
 kind (train, val, unlock, skip, and a finish, failed or preempted record after S). Records at or
 before S stay, terminal ones included: they are what happened up to the checkpoint. A line torn by
 a kill mid-write goes too. Each file is rewritten atomically (temp file, fsync, rename), so a crash
