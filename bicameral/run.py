@@ -18,10 +18,13 @@ from bicameral.build import (
     build_schedule,
     qualified_name,
 )
-from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint
+from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, remove_torn_saves
 from bicameral.config import ConfigError, check_config
 from bicameral.distributed import init_distributed
+from bicameral.fingerprint import check_resume, run_fingerprint
+from bicameral.lock import holds_run_dir_lock
 from bicameral.preemption import Preempted
+from bicameral.records import cut_after
 from bicameral.stateful import Checkpointer
 from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker, run_name, run_tags
 from bicameral.trainer import Trainer, pick_device
@@ -69,6 +72,7 @@ def find_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | Non
     return found if found is not None else (None, None)
 
 
+@holds_run_dir_lock  # one writer per run dir, from before anything touches it until the run ends
 def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> dict:
     """Run the configured training in `run_dir`; returns the run summary."""
     run_dir = Path(run_dir)
@@ -83,6 +87,9 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     resume_path, resume_state = find_resume(cfg.trainer, run_dir)
     seed_everything(cfg.seed)
     data = build_data(cfg.data, cfg.model.seq_len)
+    fingerprint = run_fingerprint(config, data)
+    if resume_state is not None:  # another corpus, model or curriculum fails here, naming the keys
+        check_resume(resume_path, resume_state, fingerprint, config)
     model = build_model(cfg.model).to(device)
     curriculum = build_curriculum(cfg.curriculum, cfg.model.seq_len)
     if len(curriculum.levels) > 1 and not model.has_frequency_path:
@@ -96,7 +103,8 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     checkpoint = run_dir / cfg.trainer.ckpt if cfg.trainer.ckpt else None
     # only rank 0 reports
     trackers = build_trackers(cfg, run_dir, config, curriculum.name, checkpoint) if dist.is_main else Trackers([])
-    checkpointer = Checkpointer(checkpoint, metadata={"config": config})
+    # the fingerprint rides in every checkpoint, so the next resume can check it is the same run
+    checkpointer = Checkpointer(checkpoint, metadata={"config": config, "fingerprint": fingerprint})
     trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, trackers, checkpointer, cfg.seed,
                       device, dist=dist)
     if resume_state is not None:
@@ -109,6 +117,9 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
             ) from None
     if not dist.is_main:
         return trainer.fit(stop_at=stop_at)
+    # the steps after the checkpoint are trained again: their records, and torn saves, go first
+    cut_after(run_dir, trainer.step)
+    remove_torn_saves(run_dir, cfg.trainer.ckpt)
     trackers.start()  # last, so bad input never leaves an empty W&B run behind; W&B that fails is dropped
 
     processes = f" x {dist.world_size} processes" if dist.enabled else ""

@@ -5,6 +5,7 @@ import argparse
 import torch
 
 from bicameral.checkpoint import load_checkpoint
+from bicameral.errors import exit_on_bad_input
 from bicameral.model import LanguageModel, ModelConfig
 from bicameral.tokenizer import ByteTokenizer
 
@@ -63,4 +64,5 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_bad_input():  # an unreadable or unsafe checkpoint: one line, no traceback
+        main()

@@ -6,13 +6,12 @@ name each, and hands each its state back on resume.
 """
 
 import logging
-import random
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import numpy as np
 import torch
 
+from bicameral import rng
 from bicameral.checkpoint import save_checkpoint
 from bicameral.data import TrainBatches
 from bicameral.distributed import Dist
@@ -28,22 +27,17 @@ class Stateful(Protocol):
 
 
 class RandomState:
-    """Every RNG a step draws from: torch (CPU and CUDA), numpy and Python's `random`."""
+    """Every RNG a step draws from (torch on the CPU and this rank's device, numpy, Python's `random`),
+    as tensors and plain types, so the checkpoint loads with weights_only=True."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
 
     def state_dict(self) -> dict:
-        return {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-        }
+        return rng.capture(self.device)
 
     def load_state_dict(self, state: dict) -> None:
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        np.random.set_state(state["numpy"])
-        random.setstate(state["python"])
+        rng.restore(state, self.device)
 
 
 class DataOrder:

@@ -91,8 +91,8 @@ class Trainer:
         self.bad_in_a_row = 0
         self.spikes = SpikeMeter(curriculum.spike_window or 5 * cfg.log_every)
         checkpointer.track(model=model, optimizer=optimizer, schedule=schedule, curriculum=curriculum,
-                           batches=DataOrder(self.batches, dist), rng=RandomState(), loop=self, spikes=self.spikes,
-                           trackers=trackers)
+                           batches=DataOrder(self.batches, dist), rng=RandomState(device), loop=self,
+                           spikes=self.spikes, trackers=trackers)
 
     # -- one optimizer step ---------------------------------------------------------------------
 
@@ -133,10 +133,12 @@ class Trainer:
         self.bad_in_a_row += 1
         self.trackers.on_skip(SkippedStep(step=self.step + 1, skipped_steps=self.skipped_steps))
         if self.bad_in_a_row >= self.cfg.max_nonfinite_steps:
-            kept = f"; the last good checkpoint is {self.checkpointer.path}" if self.checkpointer.path else ""
+            saved = self.checkpointer.path is not None and self.checkpointer.path.exists()  # none yet at first
+            kept = f"; the last good checkpoint is {self.checkpointer.path}" if saved else \
+                "; no checkpoint was saved before it"
             raise NonFiniteError(
                 f"{self.bad_in_a_row} non-finite gradients in a row at step {self.step + 1}{kept}. "
-                "Fix: lower optimizer.lr or trainer.grad_clip, or resume from that checkpoint."
+                f"Fix: lower optimizer.lr or trainer.grad_clip{', or resume from that checkpoint' if saved else ''}."
             )
         return None
 
@@ -160,7 +162,7 @@ class Trainer:
                     elapsed = time.perf_counter() - window_start
                     self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
                     window_start, window_tokens = time.perf_counter(), 0
-                if self.step % cfg.val_every == 0 or self.step == self.total_steps:
+                if self.step % cfg.val_every == 0 or self.step in (end, self.total_steps):  # stop_at too
                     self.validate()
                 due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
                 if due:

@@ -18,6 +18,7 @@ import torch  # noqa: E402
 
 from bicameral.checkpoint import load_checkpoint  # noqa: E402
 from bicameral.compare import format_stat, format_table, load_runs, mean_spread  # noqa: E402
+from bicameral.errors import exit_on_bad_input  # noqa: E402
 from bicameral.evaluate import evaluate  # noqa: E402
 from bicameral.sample import generate, load_model  # noqa: E402
 from bicameral.tokenizer import ByteTokenizer  # noqa: E402
@@ -68,4 +69,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_bad_input():  # an unreadable or unsafe checkpoint: one line, no traceback
+        main()

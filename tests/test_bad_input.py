@@ -1,4 +1,11 @@
-"""Every bad input fails before training starts, with one line naming the problem and the fix."""
+"""Every bad input is answered before training starts, with one line naming the problem and the fix.
+
+The README's "Bad input" table lists each case here with the line it prints.
+"""
+
+import logging
+import os
+import pickle
 
 import pytest
 import torch
@@ -6,9 +13,11 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
-from bicameral.checkpoint import save_checkpoint
+from bicameral.checkpoint import load_checkpoint, save_checkpoint
 from bicameral.errors import BicameralError
+from bicameral.lock import RunDirLock
 from bicameral.run import train
+from bicameral.trainer import NonFiniteError
 from tests.conftest import CONF_DIR, MICRO
 
 
@@ -86,8 +95,10 @@ def test_bad_corpora_fail_naming_the_path(tmp_path, content, message):
 def test_a_checkpoint_of_another_shape_fails_naming_it(tmp_path, corpus_cache):
     train(compose_cfg("trainer.steps_per_epoch=2"), tmp_path / "a")
     ckpt = tmp_path / "a" / "checkpoint.pt"
-    with pytest.raises(BicameralError, match=f"Checkpoint {ckpt} does not fit this config .*trainer.resume=null"):
+    with pytest.raises(BicameralError, match=f"Checkpoint {ckpt} does not fit this config "
+                       r"\(model\.d_model 32 -> 64\)\. .*trainer\.resume=null"):
         train(compose_cfg("model.d_model=64", f"trainer.resume={ckpt}"), tmp_path / "b")
+    assert not (tmp_path / "b" / "metrics.jsonl").exists()
 
 
 def test_a_foreign_checkpoint_fails_naming_it(tmp_path, corpus_cache):
@@ -102,3 +113,139 @@ def test_an_unwritable_output_dir_fails_at_start(tmp_path, corpus_cache):
     blocker.write_text("not a folder")
     with pytest.raises(BicameralError, match=f"Output dir {blocker / 'run'} is not writable"):
         train(compose_cfg(), blocker / "run")
+
+
+# -- trust: checkpoints, run dirs, resumes ---------------------------------------------------------
+
+
+class RunsCode:
+    """Unpickling this creates the marker file: the proof that loading ran code from the file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def unsafe_checkpoint(tmp_path):
+    path, marker = tmp_path / "shared.pt", tmp_path / "code_ran"
+    torch.save({"model": RunsCode(marker), "step": 1}, path)
+    return path, marker
+
+
+def test_an_unsafe_checkpoint_is_refused_and_nothing_in_it_runs(tmp_path, corpus_cache):
+    path, marker = unsafe_checkpoint(tmp_path)
+    with pytest.raises(BicameralError, match=f"Checkpoint {path} is refused: it needs posix.system to load") as err:
+        train(compose_cfg(f"trainer.resume={path}"), tmp_path / "run")
+    assert "nothing in it was run" in str(err.value) and "\n" not in str(err.value)
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):  # a bare pickle, not torch's zip format, is refused too
+        path.write_bytes(pickle.dumps({"model": RunsCode(marker)}, protocol=protocol))
+        with pytest.raises(BicameralError, match=f"Checkpoint {path} (is refused|cannot be read)"):
+            load_checkpoint(path)
+    assert not marker.exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_locked_run_dir_fails_at_start_naming_the_holder(tmp_path, corpus_cache):
+    import socket
+
+    with RunDirLock(tmp_path):  # another run holds it
+        with pytest.raises(BicameralError, match=f"Run dir {tmp_path} is in use by another run "
+                           f"\\(pid {os.getpid()} on host {socket.gethostname()}, since .*\\)\\. Fix: wait"):
+            train(compose_cfg(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.lock"]  # touched nothing else
+
+
+def text_corpus(path, seed: int) -> str:
+    generator = torch.Generator().manual_seed(seed)
+    path.write_text("".join(chr(c) for c in torch.randint(97, 123, (400,), generator=generator).tolist()))
+    return f"data.path={path}"
+
+
+def test_a_resume_on_another_corpus_fails_naming_it(tmp_path, corpus_cache):
+    first = text_corpus(tmp_path / "a.txt", seed=0)
+    train(compose_cfg("data=text_file", first, "trainer.steps_per_epoch=2"), tmp_path / "run")
+    other = text_corpus(tmp_path / "b.txt", seed=1)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    with pytest.raises(BicameralError, match=f"Checkpoint {ckpt} does not fit this config \\(corpus [0-9a-f]{{12}} "
+                       "-> [0-9a-f]{12}\\)"):
+        train(compose_cfg("data=text_file", other, "trainer.steps_per_epoch=4"), tmp_path / "run")
+    # the same text under another path is the same corpus: the resume goes on
+    (tmp_path / "a.txt").rename(tmp_path / "moved.txt")
+    summary = train(compose_cfg("data=text_file", f"data.path={tmp_path / 'moved.txt'}",
+                                "trainer.steps_per_epoch=4"), tmp_path / "run")
+    assert summary["step"] == 4
+
+
+def test_safe_changes_on_resume_are_allowed_and_logged(tmp_path, corpus_cache, caplog):
+    train(compose_cfg("trainer.steps_per_epoch=2"), tmp_path)
+    caplog.set_level(logging.INFO, logger="bicameral")
+    train(compose_cfg("trainer.steps_per_epoch=2", "trainer.epochs=2", "trainer.log_every=1"), tmp_path)
+    assert ("Resuming with changed settings (allowed): trainer.epochs 1 -> 2; trainer.log_every 5 -> 1"
+            in caplog.text)
+
+
+def cache_file(cache_dir):
+    return next(cache_dir.rglob("shakespeare-*.tok"))
+
+
+def first_line_of_training(caplog) -> int:
+    return next(i for i, r in enumerate(caplog.records) if r.getMessage().startswith("Epoch 0:"))
+
+
+def test_a_corrupted_token_cache_is_caught_and_rebuilt(tmp_path, corpus_cache, caplog):
+    cache_dir = tmp_path / "cache"
+    train(compose_cfg(f"data.cache_dir={cache_dir}"), tmp_path / "a", stop_at=1)
+    cache = cache_file(cache_dir)
+    good = cache.read_bytes()
+    cache.write_bytes(good[:1000] + bytes([good[1000] ^ 1]) + good[1001:])  # one flipped bit
+    caplog.set_level(logging.INFO, logger="bicameral")
+    train(compose_cfg(f"data.cache_dir={cache_dir}"), tmp_path / "b", stop_at=1)
+    [warning] = [i for i, r in enumerate(caplog.records) if "is corrupted" in r.getMessage()]
+    assert f"Token cache {cache} is corrupted" in caplog.records[warning].getMessage()
+    assert warning < first_line_of_training(caplog) and cache.read_bytes() == good
+
+
+def test_an_unwritable_cache_dir_costs_a_warning_not_the_run(tmp_path, corpus_cache, caplog):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    caplog.set_level(logging.INFO, logger="bicameral")
+    summary = train(compose_cfg(f"data.cache_dir={blocker / 'cache'}"), tmp_path / "run", stop_at=1)
+    [warning] = [i for i, r in enumerate(caplog.records) if "is not writable" in r.getMessage()]
+    assert (f"Token cache dir {blocker / 'cache'} is not writable (Not a directory)"
+            in caplog.records[warning].getMessage())
+    assert warning < first_line_of_training(caplog) and summary["step"] == 1
+
+
+def test_a_huge_lr_ends_in_the_non_finite_stop_keeping_the_checkpoint(tmp_path, corpus_cache):
+    with pytest.raises(NonFiniteError, match="10 non-finite gradients in a row at step 12; the last good checkpoint "
+                       f"is {tmp_path / 'checkpoint.pt'}. Fix: lower optimizer.lr"):
+        train(compose_cfg("optimizer.lr=1e6", "trainer.ckpt_every=1"), tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 11  # the one before the stop, intact
+
+
+def test_a_huge_lr_without_any_checkpoint_says_so(tmp_path, corpus_cache):
+    with pytest.raises(NonFiniteError, match="at step 12; no checkpoint was saved before it. Fix: lower optimizer.lr "
+                       "or trainer.grad_clip.$"):
+        train(compose_cfg("optimizer.lr=1e6"), tmp_path)
+
+
+def test_levels_that_are_not_a_list_fail_in_one_line_naming_the_key(tmp_path, corpus_cache):
+    with pytest.raises(BicameralError, match=r"curriculum.levels=5 must be a list of cutoffs in bins. Fix: e.g. ") as err:
+        train(compose_cfg("curriculum.levels=5"), tmp_path)
+    assert "\n" not in str(err.value) and not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_a_folder_without_text_files_fails_naming_it(tmp_path, corpus_cache):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "weights.bin").write_bytes(b"\x00" * 100)
+    with pytest.raises(BicameralError, match=f"Corpus folder {tmp_path / 'data'} holds no text files"):
+        train(compose_cfg("data=text_file", f"data.path={tmp_path / 'data'}"), tmp_path / "run")
+
+
+def test_cuda_on_a_machine_without_it_fails_at_start(tmp_path, corpus_cache, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BicameralError, match="trainer.device=cuda but CUDA is not available. "
+                       "Fix: trainer.device=auto or cpu."):
+        train(compose_cfg("trainer.device=cuda"), tmp_path)
+    assert not (tmp_path / "metrics.jsonl").exists()

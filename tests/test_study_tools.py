@@ -7,6 +7,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from bicameral import evaluate, sample
+from bicameral.checkpoint import load_checkpoint
 from bicameral.curriculum import default_levels
 from bicameral.model import LanguageModel, ModelConfig
 from bicameral.run import train
@@ -47,7 +48,7 @@ def test_sampling_is_seeded_sized_and_keeps_the_trained_cutoff(trained):
     first, again = sample.main(args), sample.main(args)
     assert first == again and len(first) == 2 and first[0] != first[1]
     assert all(text.startswith("ROMEO:") for text in first)
-    model = sample.load_model(torch.load(path, weights_only=False), torch.device("cpu"))
+    model = sample.load_model(load_checkpoint(path), torch.device("cpu"))
     assert model.cutoff == summary["final_cutoff"]
     greedy = sample.generate(model, torch.tensor([[82, 79]]), 80, temperature=0)  # longer than seq_len
     assert greedy.shape == (1, 82)

@@ -1,0 +1,75 @@
+"""A resume continues the same run: the same corpus, model and curriculum, or it does not start.
+
+Each checkpoint records a fingerprint: the corpus's content hash and every model and curriculum
+setting (plus the few others a resumed state depends on). A resume whose fingerprint differs fails
+at start, naming the keys; any other setting (trainer.epochs, trainer.log_every, the logger, ...)
+may change, and each change is logged.
+"""
+
+import logging
+
+import torch
+
+from bicameral.checkpoint import CheckpointError
+from bicameral.corpus import corpus_fingerprint
+from bicameral.data import Split
+
+log = logging.getLogger("bicameral")
+
+STATE_KEY = "fingerprint"  # a top-level entry of the checkpoint
+MUST_MATCH_SECTIONS = ("model", "curriculum")
+MUST_MATCH_KEYS = (
+    "data.val_fraction",  # the split: val losses before and after would measure other text
+    "optimizer._target_",  # the optimizer state only fits its own kind
+)
+FREE_KEYS = ("model.freq_impl", "model.time_impl")  # the same function, computed another way
+PER_INVOCATION_KEYS = ("trainer.resume", "trainer.stop_at")  # how this process runs, not what the run is
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{"model": {"d_model": 32}} -> {"model.d_model": 32}; lists stay whole values."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def fingerprint(config: dict, corpus: str | None) -> dict:
+    """The settings a checkpoint only fits, flat, plus the corpus hash (None when unknown)."""
+    keys = {k: v for k, v in flatten(config).items()
+            if (k.split(".")[0] in MUST_MATCH_SECTIONS or k in MUST_MATCH_KEYS) and k not in FREE_KEYS}
+    return keys | ({"corpus": corpus} if corpus is not None else {})
+
+
+def run_fingerprint(config: dict, data: Split) -> dict:
+    """This run's fingerprint; the corpus hash is over every token, train and val."""
+    return fingerprint(config, corpus_fingerprint(torch.cat([data.train, data.val]).numpy()))
+
+
+def _changes(old: dict, new: dict, keys) -> list[str]:
+    missing = "(unset)"
+    return [f"{k} {old.get(k, missing)} -> {new.get(k, missing)}" for k in keys if old.get(k) != new.get(k)]
+
+
+def check_resume(path, state: dict, current: dict, config: dict) -> None:
+    """Refuse a checkpoint of another corpus, model or curriculum; log what else changed."""
+    saved = state.get(STATE_KEY)
+    if saved is None:  # written before fingerprints (and before _target_ nodes): only its model is checked
+        saved = {k: v for k, v in fingerprint(state["config"], corpus=None).items() if k.startswith("model.")}
+        current = {k: v for k, v in current.items() if k.startswith("model.")}
+        log.warning(f"Checkpoint {path} records no fingerprint: its model is checked, not its corpus or curriculum")
+    compared = sorted((set(saved) | set(current)) - ({"corpus"} if "corpus" not in saved else set()))
+    differ = _changes(saved, current, compared)
+    if differ:
+        raise CheckpointError(
+            f"Checkpoint {path} does not fit this config ({'; '.join(differ)}). Fix: resume with the settings "
+            "it was trained with, or start fresh with trainer.resume=null (in another hydra.run.dir to keep it)."
+        )
+    old, new = flatten(state["config"]), flatten(config)
+    others = sorted((set(old) | set(new)) - set(compared) - set(PER_INVOCATION_KEYS) - {"corpus"})
+    allowed = _changes(old, new, others)
+    if allowed:
+        log.info(f"Resuming with changed settings (allowed): {'; '.join(allowed)}")
