@@ -110,3 +110,10 @@ def test_each_study_variant_trains_what_it_names(variant, experiment_first):
     curriculum = build_curriculum(cfg.curriculum, cfg.model.seq_len).name
     assert (cfg.model.arch, curriculum, cfg.trainer.restart_lr) == STUDY[variant]
     assert (cfg.model.d_model, cfg.trainer.steps_per_epoch) == (128, 400)  # one budget for every variant
+
+
+def test_seed_gpu_is_the_seed_with_the_same_tokens_per_step_in_one_batch():
+    seed, gpu = make("+experiment=seed"), make("+experiment=seed_gpu")
+    tokens = [c.trainer.batch_size * c.trainer.accum_steps * c.model.seq_len for c in (seed, gpu)]
+    assert tokens[0] == tokens[1] == 32 * 1024 and gpu.trainer.accum_steps == 1
+    assert (gpu.optimizer.lr, gpu.trainer.epochs, gpu.model.kernel_len) == (2e-4, 50, 128)
