@@ -21,7 +21,7 @@ import yaml
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from bicameral.curriculum import curriculum_name
+from bicameral.curriculum import curriculum_name, snake_case
 from bicameral.variants import PRESET_KEY, SEED_KEY, override_key, run_label, sweep_id, variant_label, without
 
 DASH = "—"  # never reached, or never logged
@@ -192,7 +192,7 @@ def run_curriculum(cfg, finish: dict | None) -> str | None:
     try:
         return curriculum_name(get_object(target))
     except Exception:  # a plug-in not importable here: its class name will do
-        return curriculum_name(type(target.rsplit(".", 1)[-1], (), {}))
+        return snake_case(target.rsplit(".", 1)[-1])
 
 
 def keep_presets_where_needed(runs: list[Run], shared: Collection[str]) -> None:

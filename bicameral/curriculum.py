@@ -79,10 +79,15 @@ def resolve_levels(levels: list[int] | None, seq_len: int) -> list[int]:
     return levels
 
 
+def snake_case(name: str) -> str:
+    """FixedThreshold -> fixed_threshold."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 def curriculum_name(cls: type) -> str:
     """How runs and reports name a curriculum class: its NAME, else its name in snake_case
     (Achievement -> achievement, FixedThreshold -> fixed_threshold)."""
-    return getattr(cls, "NAME", None) or re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+    return getattr(cls, "NAME", None) or snake_case(cls.__name__)
 
 
 @dataclass(kw_only=True)
