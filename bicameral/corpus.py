@@ -139,10 +139,10 @@ def shakespeare_tokens(cache_dir: str | os.PathLike | None = None) -> np.ndarray
 # Any local UTF-8 file or folder
 
 
-def _read_utf8(path: Path) -> str:
+def _read_utf8(path: Path, key: str) -> str:
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
-        raise CorpusError(f"{path} looks binary (NUL bytes). Fix: point data.path at UTF-8 text.")
+        raise CorpusError(f"{path} looks binary (NUL bytes). Fix: point {key} at UTF-8 text.")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -151,25 +151,27 @@ def _read_utf8(path: Path) -> str:
         ) from None
 
 
-def text_file_tokens(path: str | os.PathLike) -> np.ndarray:
-    """Token array of a UTF-8 file, or of every text file under a folder (sorted order)."""
+def text_file_tokens(path: str | os.PathLike, key: str = "data.path") -> np.ndarray:
+    """Token array of a UTF-8 file, or of every text file under a folder (sorted order).
+
+    `key` is the setting that named the path, so each error's fix names it too."""
     if not path:
         raise CorpusError("data=text_file needs a path. Fix: add data.path=/path/to/text_or_folder.")
     root = Path(path).expanduser()
     if not root.exists():
-        raise CorpusError(f"Corpus path {root} does not exist. Fix: set data.path to a UTF-8 file or folder.")
+        raise CorpusError(f"Corpus path {root} does not exist. Fix: set {key} to a UTF-8 file or folder.")
     if root.is_dir():
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
         if not files:
             raise CorpusError(
                 f"Corpus folder {root} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))}). "
-                "Fix: point data.path at a folder of UTF-8 text."
+                f"Fix: point {key} at a folder of UTF-8 text."
             )
-        text = "\n\n".join(_read_utf8(p) for p in files)
+        text = "\n\n".join(_read_utf8(p, key) for p in files)
     else:
-        text = _read_utf8(root)
+        text = _read_utf8(root, key)
     if not text.strip():
-        raise CorpusError(f"Corpus {root} is empty. Fix: point data.path at a non-empty UTF-8 text.")
+        raise CorpusError(f"Corpus {root} is empty. Fix: point {key} at a non-empty UTF-8 text.")
     return ByteTokenizer().encode(text)
 
 

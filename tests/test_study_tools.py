@@ -64,6 +64,31 @@ def test_evaluation_reports_both_corpora_in_nats_and_bits(trained):
     assert results["python-docs"]["nats_per_byte"] > results["shakespeare-val"]["nats_per_byte"]
 
 
+def test_evaluation_scores_a_users_own_text_file_or_folder(trained, tmp_path):
+    path, _ = trained
+    docs = tmp_path / "docs.txt"  # the very bytes of the built-in python-docs corpus
+    docs.write_bytes(evaluate.python_docs_tokens().tobytes())
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text("To be, or not to be, that is the question.\n" * 20)
+    (folder / "b.md").write_text("Whether 'tis nobler in the mind to suffer.\n" * 20)
+    results = evaluate.main([str(path), "--batch-size", "4", "--batches", "2", "--text", str(docs),
+                             "--text", str(folder)])
+    assert results[str(docs)] == results["python-docs"]  # same tokens, same windows
+    assert results[str(folder)]["nats_per_byte"] != results["python-docs"]["nats_per_byte"]
+
+
+def test_evaluation_of_a_text_too_short_for_one_window_names_the_fix(trained, tmp_path, capsys):
+    path, _ = trained
+    short = tmp_path / "short.txt"
+    short.write_text("ROMEO: hi")
+    with pytest.raises(SystemExit) as exit_info, evaluate.exit_on_bad_input():
+        evaluate.main([str(path), "--text", str(short)])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert message.startswith(f"error: --text {short} has 9 tokens: too short") and "Fix: pass a longer text" in message
+
+
 def test_study_report_evaluates_and_samples_every_group(trained, tmp_path, capsys):
     import importlib.util
 
