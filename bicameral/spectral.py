@@ -93,3 +93,20 @@ def toeplitz_causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     windows = windows.permute(2, 3, 0, 1).reshape(C, 2 * K, B * n)  # channels lead: one matmul each
     y = torch.bmm(taps.to(x.dtype), windows)  # (C, K, B * n)
     return y.view(C, K, B, n).permute(2, 3, 1, 0).reshape(B, n * K, C)[:, :T]
+
+
+def band_leak(kernel: torch.Tensor, cutoff: int, seq_len: int) -> torch.Tensor:
+    """Fraction of each kernel's energy at bins >= cutoff of the seq_len rfft grid: (C, K) -> (C,).
+
+    `kernel_from_spectrum` is band-limited before it is cut to K lags; the cut (a rectangular
+    window) spreads some energy above the cutoff, which this measures. Parseval on the rfft grid:
+    every bin but DC (and Nyquist, for even seq_len) stands for two bins of the full spectrum.
+    """
+    with torch.autocast(device_type=kernel.device.type, enabled=False):
+        power = torch.fft.rfft(kernel.to(_fft_dtype(kernel.dtype)), n=seq_len).abs().square()  # (C, n_bins)
+    weight = torch.full((power.shape[-1],), 2.0, dtype=power.dtype, device=power.device)
+    weight[0] = 1.0
+    if seq_len % 2 == 0:
+        weight[-1] = 1.0
+    energy = power * weight  # (C, n_bins)
+    return energy[:, cutoff:].sum(-1) / energy.sum(-1).clamp_min(torch.finfo(energy.dtype).tiny)

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from bicameral.curriculum import default_levels
 from bicameral.model import LanguageModel, ModelConfig, sliding_window_attention
-from bicameral.spectral import causal_conv, fft_size
+from bicameral.spectral import band_leak, causal_conv, fft_size
 
 CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=4, kernel_len=24, time_window=8)
 
@@ -99,6 +99,29 @@ def test_cutoff_removes_bins_from_kernel_spectrum(cutoff):
     # bins inside the band pass unchanged (DC and Nyquist bins are real by construction)
     inside = slice(1, min(cutoff, CFG.n_bins - 1))
     assert torch.allclose(spectrum[:, inside], weights[:, inside], atol=1e-12)
+
+
+@pytest.mark.parametrize("seq_len", [64, 63])
+def test_band_leak_is_the_energy_share_above_the_cutoff_by_parseval(seq_len):
+    torch.manual_seed(0)
+    kernel = torch.randn(3, 16, dtype=torch.float64)  # (C, K)
+    full = torch.fft.fft(kernel, n=seq_len).abs().square()  # (C, seq_len): the whole two-sided spectrum
+    frequency = torch.fft.fftfreq(seq_len, d=1 / seq_len).abs()  # bin index of each side's entry
+    for cutoff in (1, 8, 20, seq_len // 2 + 1):
+        expected = full[:, frequency >= cutoff].sum(-1) / full.sum(-1)
+        torch.testing.assert_close(band_leak(kernel, cutoff, seq_len), expected)
+
+
+def test_band_leak_is_zero_before_the_reach_limit_and_grows_as_the_band_narrows():
+    model = LanguageModel(ModelConfig(seq_len=256, d_model=32, n_layers=1, n_heads=2, kernel_len=64)).double()
+    freq = model.blocks[0].mixer.freq
+    leaks = []
+    for cutoff in default_levels(256)[:-1]:
+        model.set_cutoff(cutoff)
+        with torch.no_grad():
+            assert band_leak(freq.full_kernel(), cutoff, 256).max() < 1e-12  # band-limited before the cut
+            leaks.append(band_leak(freq.kernel(), cutoff, 256).mean().item())  # the cut spreads some above
+    assert 0 < leaks[-1] < leaks[0] < 0.2
 
 
 def test_set_cutoff_updates_the_buffer_in_place():

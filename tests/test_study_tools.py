@@ -103,3 +103,21 @@ def test_study_report_evaluates_and_samples_every_group(trained, tmp_path, capsy
     [row] = [line for line in report.splitlines() if line.startswith(f"| {path.parent.name} | 1 |")]
     assert len(row.split("|")) == 8  # group, n, then nats and bits on both corpora
     assert "```\\nROMEO:" in report.replace("\n", "\\n")
+
+
+def test_kernel_leak_measures_each_level_just_before_it_unlocks(tmp_path, corpus_cache):
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("kernel_leak", ROOT / "experiments" / "kernel_leak.py")
+    kernel_leak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kernel_leak)
+    report = kernel_leak.main(["--seeds", "0,1", "--stop-at", "20", "--out", str(tmp_path), "--",
+                               "+experiment=smoke", "curriculum=step_schedule", "curriculum.unlock_steps=[5,10,15]"])
+    trained = [row for row in report["levels"] if row["trained"]]
+    assert [(row["cutoff"], sorted(set(row["steps"]))) for row in trained] == [(8, [5]), (16, [10]), (32, [15])]
+    assert all(0 < leak < 1 for row in report["levels"] for leak in row["leaks"]) and len(trained[0]["leaks"]) == 2
+    # a narrower band leaks a larger share of the truncated kernel's energy
+    assert trained[0]["mean"] > trained[1]["mean"] > trained[2]["mean"]
+    assert "| trained | 8 | 5 |" in (tmp_path / "kernel_leak.md").read_text()
