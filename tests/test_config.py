@@ -7,7 +7,7 @@ from omegaconf.errors import ValidationError
 
 from bicameral.build import build_curriculum
 from bicameral.config import ConfigError, check_config
-from tests.conftest import CONF_DIR
+from tests.conftest import CONF_DIR, ROOT
 
 
 def make(*overrides):
@@ -110,6 +110,41 @@ def test_each_study_variant_trains_what_it_names(variant, experiment_first):
     curriculum = build_curriculum(cfg.curriculum, cfg.model.seq_len).name
     assert (cfg.model.arch, curriculum, cfg.trainer.restart_lr) == STUDY[variant]
     assert (cfg.model.d_model, cfg.trainer.steps_per_epoch) == (128, 400)  # one budget for every variant
+
+
+EXTENDING = ROOT / "experiments" / "extending"  # the README's plug-in curriculum, used by the second study
+CONTROLS = {  # variant: (arch, curriculum, restart_lr, schedule restart steps, curriculum settings)
+    "none": ("bicameral", "none", True, [], {}),
+    "achievement": ("bicameral", "achievement", True, [], {"min_steps_per_level": 50, "margin": 0.0}),
+    "restarts_only": ("bicameral", "none", True, [50, 100, 150], {}),
+    "unlock_only": ("bicameral", "step_schedule", False, [], {"unlock_steps": [50, 100, 150]}),
+    "achievement_min25": ("bicameral", "achievement", True, [], {"min_steps_per_level": 25}),
+    "achievement_min100": ("bicameral", "achievement", True, [], {"min_steps_per_level": 100}),
+    "achievement_margin": ("bicameral", "achievement", True, [], {"margin": 0.02, "min_steps_per_level": 50}),
+    "plateau": ("bicameral", "plateau", True, [], {"patience": 50, "min_improvement": 0.03}),
+    "freq_only": ("freq_only", "achievement", True, [], {}),
+}
+
+
+@pytest.mark.parametrize("variant", CONTROLS)
+def test_each_second_study_variant_trains_what_it_names(variant, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXTENDING))  # PYTHONPATH=experiments/extending, as the preset's command says
+    cfg = make("+experiment=study_controls", f"+study={variant}", f"hydra.searchpath=[file://{EXTENDING / 'my_conf'}]")
+    check_config(cfg)
+    curriculum = build_curriculum(cfg.curriculum, cfg.model.seq_len)
+    arch, name, restart_lr, restart_steps, settings = CONTROLS[variant]
+    assert (cfg.model.arch, curriculum.name, cfg.trainer.restart_lr) == (arch, name, restart_lr)
+    assert list(cfg.schedule.restart_steps) == restart_steps
+    assert {key: getattr(curriculum, key) for key in settings} == settings
+    assert (cfg.model.seq_len, cfg.model.d_model, cfg.trainer.batch_size, cfg.trainer.steps_per_epoch) == (256, 128, 16, 400)
+
+
+def test_the_long_second_study_triples_the_tokens_and_keeps_the_unlock_steps():
+    short, long = make("+experiment=study_controls", "+study=restarts_only"), make(
+        "+experiment=study_controls_long", "+study=restarts_only")
+    assert long.trainer.steps_per_epoch == 3 * short.trainer.steps_per_epoch
+    assert (long.trainer.batch_size, long.model.seq_len) == (short.trainer.batch_size, short.model.seq_len)
+    assert list(long.schedule.restart_steps) == list(short.schedule.restart_steps) == [50, 100, 150]
 
 
 def test_seed_gpu_is_the_seed_with_the_same_tokens_per_step_in_one_batch():

@@ -20,8 +20,11 @@ def readme_block(first_line: str) -> str:
     raise AssertionError(f"README.md has no code block starting with {first_line!r}")
 
 
+README_FILES = ("my_curricula.py", "my_conf/curriculum/plateau.yaml", "my_conf/optimizer/rmsprop.yaml")
+
+
 def write_readme_files(folder: Path) -> None:
-    for name in ("my_curricula.py", "my_conf/curriculum/plateau.yaml", "my_conf/optimizer/rmsprop.yaml"):
+    for name in README_FILES:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(readme_block(f"# {name}"))
@@ -59,6 +62,11 @@ def test_plateau_curriculum_and_rmsprop_from_a_user_folder(tmp_path, corpus_cach
     state = load_checkpoint(run_dir / "checkpoint.pt")
     assert state["curriculum"]["history"] == [{k: e[k] for k in state["curriculum"]["history"][0]} for e in unlocks]
     assert "seen" in state["curriculum"]
+
+
+def test_the_plug_ins_the_second_study_runs_are_the_readmes_own_blocks():
+    for name in README_FILES:  # experiments/extending holds them for +experiment=study_controls
+        assert (ROOT / "experiments" / "extending" / name).read_text() == readme_block(f"# {name}"), name
 
 
 def test_rmsprop_on_top_of_adamw_keys_fails_naming_the_key_to_drop(tmp_path):
