@@ -124,7 +124,10 @@ def rotary_tables(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[t
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs of x (B, H, T, hd) by position: attention then sees relative offsets."""
+    """Rotate channel pairs of x (..., hd) by position: attention then sees relative offsets.
+
+    cos and sin (T, hd/2) are laid out to broadcast against x's position axis, e.g. (T, 1, 1, hd/2)
+    for x (B, T, 2, H, hd)."""
     # rotated in fp32 at least: bf16 angles and products would blur positions far into the sequence
     dtype = torch.promote_types(x.dtype, torch.float32)
     x1, x2 = x.to(dtype).unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, T, hd/2) each
@@ -211,9 +214,11 @@ class TimePath(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
         B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # (B, H, T, hd)
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads)
+        cos, sin = self.rope_cos[:T, None, None], self.rope_sin[:T, None, None]  # (T, 1, 1, hd/2)
+        # q and k rotated in one pass over their (B, T, 2, H, hd) slice: half the elementwise ops
+        q, k = apply_rotary(qkv[:, :, :2], cos, sin).permute(2, 0, 3, 1, 4)  # (B, H, T, hd) each
+        v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, hd)
         if self.window is None or self.window >= T:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         elif (self.cuda_impl if x.is_cuda else self.impl) == "flex":
