@@ -154,15 +154,15 @@ def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         previous = F.pad(x, (0, 0, 0, 0, 1, 0))[:, :, :-1]  # block c-1, zeros before block 0
         return torch.cat((previous, x), dim=3)
 
-    # heads and blocks share one batch dim: SDPA's fused kernels take 4-D inputs only (5-D falls
-    # back to the math kernel, which also upcasts bf16)
+    # heads and blocks share one batch dim, and the mask is 4-D too: SDPA's fused kernels take 4-D
+    # inputs only (5-D inputs or a 3-D mask fall back to the math kernel, which also upcasts bf16)
     qb = blocks(q).flatten(1, 2)  # (B, H*n, W, hd)
     kb, vb = with_previous(blocks(k)).flatten(1, 2), with_previous(blocks(v)).flatten(1, 2)  # (B, H*n, 2W, hd)
     query = torch.arange(W, device=q.device)[:, None] + W  # query i of a block, in slot units
     lag = query - torch.arange(2 * W, device=q.device)  # (W, 2W) query position - key position
     mask = ((lag >= 0) & (lag < W)).expand(n, W, 2 * W).clone()  # (n, W, 2W)
     mask[0, :, :W] = False  # block 0 has no previous block
-    mask = mask.expand(H, n, W, 2 * W).reshape(H * n, W, 2 * W)  # (H*n, W, 2W), one per batch row
+    mask = mask.expand(1, H, n, W, 2 * W).reshape(1, H * n, W, 2 * W)  # (1, H*n, W, 2W), batch broadcast
     y = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask)  # (B, H*n, W, hd)
     return y.reshape(B, H, n * W, hd)[:, :, :T]  # a fused kernel may hand back another memory layout
 

@@ -299,7 +299,8 @@ def test_flex_path_compiles_to_one_graph_across_calls_and_cutoffs():
 
 
 def test_blocked_time_path_hands_sdpa_4d_inputs(monkeypatch):
-    """SDPA's fused kernels take (B, H, T, hd) only; 5-D inputs fall back to the math kernel."""
+    """SDPA's fused kernels take (B, H, T, hd) and a 4-D mask only; 5-D inputs or a 3-D mask fall
+    back to the math kernel."""
     calls = []
     sdpa = F.scaled_dot_product_attention
 
@@ -310,7 +311,19 @@ def test_blocked_time_path_hands_sdpa_4d_inputs(monkeypatch):
     monkeypatch.setattr(F, "scaled_dot_product_attention", recording)
     q, k, v = (torch.randn(2, 3, 40, 4) for _ in range(3))
     sliding_window_attention(q, k, v, 8)
-    assert calls == [(4, 4, 4, 3)]
+    assert calls == [(4, 4, 4, 4)]
+
+
+def test_blocked_time_path_runs_the_fused_cpu_kernel_forward_and_backward():
+    from torch.profiler import profile
+
+    q, k, v = (torch.randn(2, 3, 40, 4, requires_grad=True) for _ in range(3))
+    with profile() as prof:
+        sliding_window_attention(q, k, v, 8).sum().backward()
+    kernels = {event.key for event in prof.key_averages()}
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in kernels
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu_backward" in kernels
+    assert "aten::_scaled_dot_product_attention_math" not in kernels
 
 
 def test_rotary_in_bf16_is_rounded_once_from_fp32():
