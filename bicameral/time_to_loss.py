@@ -9,6 +9,7 @@ seconds, and the ratio of (b)'s seconds to first reach (a)'s final val loss over
     python experiments/time_to_loss.py                      # ~7 min on 2 cores
     python experiments/time_to_loss.py --quick              # < 1 min: the fields, not the numbers
     python experiments/time_to_loss.py --variant "trainer.batch_size=8" --variant "model.seq_len=128"
+    python experiments/time_to_loss.py --until-target ...   # each bicameral run stops at the peer's loss
 """
 
 import argparse
@@ -95,13 +96,19 @@ def windowed_loss(model, tokens: torch.Tensor, seq_len: int, batch_size: int = 6
     return loss / n, share / n
 
 
-def timed_trainer(tokens: torch.Tensor, curve: list[dict]) -> type:
-    """A Trainer whose validation scores the shared held-out tokens, off the training clock."""
+def timed_trainer(tokens: torch.Tensor, curve: list[dict], stop_below: float | None = None) -> type:
+    """A Trainer whose validation scores the shared held-out tokens, off the training clock; with
+    `stop_below`, it stops at the first validation at or below that loss (the time to it is all
+    that is compared, so the rest of the run would only cost minutes)."""
 
     class TimedTrainer(Trainer):
         def fit(self, stop_at=None):
             self._clock_start, self._paused = time.perf_counter(), 0.0
-            return super().fit(stop_at)
+            end = self.total_steps if stop_at is None else stop_at
+            while True:  # one validation window at a time, so the loop can end at the target
+                summary = super().fit(stop_at=min(self.step + self.cfg.val_every, end))
+                if self.step >= end or (stop_below is not None and self.val_losses[-1] <= stop_below):
+                    return summary
 
         @torch.no_grad()
         def validate(self) -> float:
@@ -120,12 +127,12 @@ def timed_trainer(tokens: torch.Tensor, curve: list[dict]) -> type:
     return TimedTrainer
 
 
-def run_one(name: str, extra: list[str], tokens: torch.Tensor) -> dict:
+def run_one(name: str, extra: list[str], tokens: torch.Tensor, stop_below: float | None = None) -> dict:
     """Train one configuration through the engine; its val-loss curve against training seconds."""
     cfg = compose_config(extra)
     curve: list[dict] = []
     with tempfile.TemporaryDirectory() as run_dir, mock.patch.object(bicameral.run, "Trainer",
-                                                                     timed_trainer(tokens, curve)):
+                                                                     timed_trainer(tokens, curve, stop_below)):
         summary = bicameral.run.train(cfg, run_dir)
     return {"name": name, "overrides": extra, "seq_len": cfg.model.seq_len, "steps": summary["step"],
             "tokens_per_step": cfg.trainer.batch_size * cfg.trainer.accum_steps * cfg.model.seq_len,
@@ -179,6 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for both runs (default: torch's). On a shared machine 1 thread "
                              "avoids OpenMP spinning against other jobs")
+    parser.add_argument("--until-target", action="store_true",
+                        help="stop each bicameral run once it reaches the peer's final val loss (the ratio is the "
+                             "same; the runs' final losses are then their losses at the target)")
     parser.add_argument("--out", default="time_to_loss", help="folder for time_to_loss.json and .png")
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -200,11 +210,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     tokens = held_out_tokens(compose_config(ours_extra), val_tokens)
     report = {"threads": torch.get_num_threads(), "torch": torch.__version__, "val_tokens": val_tokens,
-              "quick": args.quick}
+              "quick": args.quick, "until_target": args.until_target}
     report["peer"] = run_one("peer: nanoGPT baby GPT recipe", peer_extra, tokens)
     report["ours"] = []
+    target = report["peer"]["final_val_loss"] if args.until_target else None
     for name, extra in variants:
-        run = run_one(name, ours_extra + extra, tokens)
+        run = run_one(name, ours_extra + extra, tokens, stop_below=target)
         run.update(compare(report["peer"], run))
         report["ours"].append(run)
 

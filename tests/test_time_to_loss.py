@@ -55,3 +55,13 @@ def test_quick_mode_writes_json_and_plot(tmp_path, corpus_cache):
     assert ours["target_val_loss"] == peer["final_val_loss"]
     reached = first_reach(ours["curve"], peer["final_val_loss"])
     assert ours["wall_clock_ratio"] == (reached / peer["seconds"] if reached is not None else None)
+
+
+def test_until_target_stops_each_run_at_its_first_validation_at_the_peers_loss(tmp_path, corpus_cache):
+    report = main(["--quick", "--until-target", "--no-default", "--variant", "trainer.steps_per_epoch=60",
+                   "--out", str(tmp_path)])
+    target, (ours,) = report["peer"]["final_val_loss"], report["ours"]
+    losses = [p["val_loss"] for p in ours["curve"]]
+    assert report["until_target"] and losses[-1] <= target and all(v > target for v in losses[:-1])
+    assert ours["steps"] == ours["curve"][-1]["step"] < 60  # stopped there, not at the run's end
+    assert ours["wall_clock_ratio"] == ours["seconds"] / report["peer"]["seconds"]
