@@ -136,7 +136,8 @@ def test_each_second_study_variant_trains_what_it_names(variant, monkeypatch):
     assert (cfg.model.arch, curriculum.name, cfg.trainer.restart_lr) == (arch, name, restart_lr)
     assert list(cfg.schedule.restart_steps) == restart_steps
     assert {key: getattr(curriculum, key) for key in settings} == settings
-    assert (cfg.model.seq_len, cfg.model.d_model, cfg.trainer.batch_size, cfg.trainer.steps_per_epoch) == (256, 128, 16, 400)
+    m, t = cfg.model, cfg.trainer
+    assert (m.seq_len, m.d_model, t.batch_size, t.steps_per_epoch) == (256, 128, 16, 400)  # the first study's
 
 
 def test_the_long_second_study_triples_the_tokens_and_keeps_the_unlock_steps():
