@@ -46,7 +46,7 @@ def test_each_optimizer_choice_builds_its_class(choice, cls):
 def test_a_target_override_builds_that_class_never_silently_another():
     cfg = make("optimizer._target_=torch.optim.Adam")
     optimizer = build_optimizer(cfg.optimizer, tiny_model(), CPU)
-    assert type(optimizer) is torch.optim.Adam and optimizer.defaults["betas"] == (0.9, 0.95)
+    assert type(optimizer) is torch.optim.Adam and optimizer.defaults["betas"] == tuple(cfg.optimizer.betas)  # adamw's
 
 
 def test_matrices_decay_and_the_rest_never_does():
@@ -75,7 +75,7 @@ def test_each_schedule_choice_is_a_torch_scheduler(choice, cls):
     optimizer = build_optimizer(cfg.optimizer, tiny_model(), CPU)
     schedule = build_schedule(cfg.schedule, optimizer, total_steps=100)
     assert type(schedule) is cls and isinstance(schedule, torch.optim.lr_scheduler.LRScheduler)
-    assert schedule.get_last_lr()[0] == pytest.approx(1e-3 / 20)  # step 0 of the 20-step warmup
+    assert schedule.get_last_lr()[0] == pytest.approx(cfg.optimizer.lr / cfg.schedule.warmup_steps)  # warmup step 0
 
 
 @pytest.mark.parametrize(

@@ -52,9 +52,9 @@ def test_fixed_threshold_is_the_old_system_and_sweeps_like_achievement():
 
 
 def test_overrides_reach_any_value():
-    cfg = make("curriculum.unlock_threshold=3.5", "trainer.log_every=5", "curriculum.levels=[16,64,129]")
+    cfg = make("curriculum.unlock_threshold=3.5", "trainer.log_every=5", "curriculum.levels=[8,32,65]")
     assert cfg.curriculum.unlock_threshold == 3.5 and cfg.trainer.log_every == 5
-    assert build_curriculum(cfg.curriculum, cfg.model.seq_len).levels == [16, 64, 129]
+    assert build_curriculum(cfg.curriculum, cfg.model.seq_len).levels == [8, 32, 65]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_typos_and_wrong_types_fail_naming_the_key(override, key):
         ("optimizer.lr=0", "optimizer.lr=0 must be > 0"),
         ("trainer.accum_steps=0", "trainer.accum_steps=0 must be >= 1"),
         ("trainer.steps_per_epoch=-5", "trainer.steps_per_epoch=-5 must be >= 1"),
-        ("model.kernel_len=300", "model.kernel_len=300 must be in 1..seq_len=256"),
+        ("model.kernel_len=300", "model.kernel_len=300 must be in 1..seq_len=128"),
         ("model.time_window=0", "model.time_window=0 must be in 1..seq_len"),
         ("model.n_heads=3", "divisible"),
     ],

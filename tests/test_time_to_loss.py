@@ -46,7 +46,7 @@ def test_quick_mode_writes_json_and_plot(tmp_path, corpus_cache):
     assert (tmp_path / "time_to_loss.png").stat().st_size > 10_000
     peer, (ours,) = report["peer"], report["ours"]
     assert peer["seq_len"] == 64 and peer["tokens_per_step"] == 12 * 64 and peer["steps"] == 20
-    assert ours["seq_len"] == 256 and ours["steps"] == 10
+    assert ours["seq_len"] == 128 and ours["steps"] == 10
     for run in (peer, ours):
         seconds = [p["seconds"] for p in run["curve"]]
         assert seconds == sorted(seconds) and seconds[0] > 0 and run["seconds"] == seconds[-1]
