@@ -4,6 +4,7 @@ Both models are timed in the same process on the same device, same width, depth,
 warm-up steps first, then the median of timed repeats (CUDA events on a GPU, a wall clock on CPU).
     python -m bicameral.bench --sizes small,base --seq-lens 1024,4096 --compile --out bench.json
     python -m bicameral.bench --mixers --sizes small --batch-size 32
+    python -m bicameral.bench --profile 5 --sizes tiny --seq-lens 128 --batch-size 8   # where a step's time goes
 """
 
 import argparse
@@ -96,9 +97,8 @@ def peak_memory_gb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
-                   repeats: int, peak_flops: float) -> dict:
-    """tokens/s, step time, MFU and peak memory of full training steps (forward, backward, AdamW)."""
+def training_step(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool):
+    """The model and one full training step (forward, backward, AdamW) on a fixed random batch."""
     torch.manual_seed(0)
     model = LanguageModel(cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
@@ -114,6 +114,13 @@ def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, comp
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    return model, step
+
+
+def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                   repeats: int, peak_flops: float) -> dict:
+    """tokens/s, step time, MFU and peak memory of full training steps (forward, backward, AdamW)."""
+    model, step = training_step(cfg, batch_size, device, compile)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = timer(device, step, warmup, repeats)
@@ -125,6 +132,28 @@ def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, comp
         "mfu_of_measured_matmul": model_flops_per_token(cfg) * tokens / seconds / peak_flops,
         "peak_memory_gb": peak_memory_gb(device),
     }
+
+
+def profile_training(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                     steps: int, top: int = 15) -> list[dict]:
+    """torch.profiler over `steps` training steps after warm-up: the ops taking the most self time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _, step = training_step(cfg, batch_size, device, compile)
+    for _ in range(warmup):
+        step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    total = sum(getattr(e, attr) for e in events)
+    events.sort(key=lambda e: getattr(e, attr), reverse=True)
+    return [{"op": e.key, "share": getattr(e, attr) / total, "ms_per_step": getattr(e, attr) / 1e3 / steps,
+             "calls_per_step": e.count / steps} for e in events[:top]]
 
 
 def bench_mixers(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
@@ -163,6 +192,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--freq-impls", default="fft,toeplitz", help="frequency path implementations to time")
     parser.add_argument("--time-impl", default=None, help="blocked | flex (default: flex on a GPU, else blocked)")
     parser.add_argument("--mixers", action="store_true", help="time the mixers alone instead of training steps")
+    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                        help="instead of timing, profile this many training steps of the bicameral model "
+                             "(the first of --freq-impls) and print the ops with the most self time")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models (GPU)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
@@ -190,6 +222,14 @@ def main(argv: list[str] | None = None) -> dict:
         for seq_len in (int(s) for s in args.seq_lens.split(",")):
             cfg = model_config(size, seq_len=seq_len, time_impl=time_impl)
             shape = {"size": size, "seq_len": seq_len}
+            if args.profile:
+                impl = args.freq_impls.split(",")[0]
+                for row in profile_training(replace(cfg, freq_impl=impl), batch_size, device, args.compile,
+                                            args.warmup, args.profile):
+                    add({**shape, "freq_impl": impl, **row})
+                    print(f"  {size} L={seq_len} {row['op']:<40} {row['share']:6.1%} {row['ms_per_step']:8.2f} ms/step "
+                          f"{row['calls_per_step']:6.0f} calls/step")
+                continue
             if args.mixers:
                 rows = bench_mixers(cfg, batch_size, device, args.compile, args.warmup, args.repeats)
                 attention_ms = next(r["fwd_bwd_ms"] for r in rows if r["mixer"] == "attention/causal")

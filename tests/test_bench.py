@@ -72,3 +72,16 @@ def test_each_benchmarked_model_compiles_on_a_fresh_dynamo(monkeypatch):
     for _ in range(2):
         bench.compiled(torch.nn.Linear(2, 2))
     assert calls == ["reset", ("compile", {"dynamic": False})] * 2
+
+
+def test_profile_lists_the_ops_with_the_most_self_time(tmp_path):
+    out = tmp_path / "profile.json"
+    report = main(["--profile", "2", "--sizes", "tiny", "--seq-lens", "64", "--batch-size", "2", "--warmup", "1",
+                   "--freq-impls", "fft", "--out", str(out)])
+    rows = report["results"]
+    assert json.loads(out.read_text())["results"] == rows and 0 < len(rows) <= 15
+    shares = [row["share"] for row in rows]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+    ops = {row["op"] for row in rows}
+    assert "aten::mm" in ops and "aten::_fft_r2c" in ops  # the matmuls, and the frequency path's FFTs
+    assert all(row["freq_impl"] == "fft" and row["calls_per_step"] > 0 for row in rows)
