@@ -16,6 +16,7 @@ import argparse
 import json
 import shlex
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from unittest import mock
@@ -157,18 +158,20 @@ def plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 6))
     target = report["peer"]["final_val_loss"]
     for run in (report["peer"], *report["ours"]):
-        ax.plot([p["seconds"] for p in run["curve"]], [p["val_loss"] for p in run["curve"]], marker=".",
-                label=f"{run['name']} (final {run['final_val_loss']:.3f})")
+        # a variant's name is its overrides: wrapped, so a long one never squeezes the axes
+        label = textwrap.fill(f"{run['name']} (final {run['final_val_loss']:.3f})", width=60)
+        ax.plot([p["seconds"] for p in run["curve"]], [p["val_loss"] for p in run["curve"]], marker=".", label=label)
     ax.axhline(target, color="gray", linestyle=":", label=f"peer final {target:.3f}")
     ax.set_xlabel("training wall-clock seconds (validation excluded)")
     ax.set_ylabel("val loss, nats/token (same held-out tokens)")
     ax.set_ylim(top=min(4.0, ax.get_ylim()[1]))
-    ax.set_title(f"time to loss on {report['threads']} CPU threads")
+    threads = report["threads"]
+    ax.set_title(f"time to loss on {threads} CPU thread{'' if threads == 1 else 's'}")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
