@@ -317,6 +317,26 @@ def summarize_variants(summaries: list[dict]) -> list[dict]:
     return out
 
 
+def summarize_unlocks(summaries: list[dict]) -> list[dict]:
+    """Per variant and k: its finished runs' k-th unlocks, with the step, spike and recovery as mean and spread
+    over the seeds (the question "is the 2nd unlock's spike larger?" needs them apart, not averaged per run)."""
+    out = []
+    for variant in dict.fromkeys(s["variant"] for s in summaries):
+        done = [s for s in summaries if s["variant"] == variant and s["status"] == "finished"]
+        for k in range(max((len(s["unlocks"]) for s in done), default=0)):
+            unlocks = [s["unlocks"][k] for s in done if len(s["unlocks"]) > k]
+            # an unlock at the run's last step has a spike record with an empty window, and no spike
+            measured = [u for u in unlocks if u["measured"] and u["spike"] is not None]
+            recovered = [u["recovery_steps"] for u in measured if u["recovery_steps"] is not None]
+            out.append({"variant": variant, "unlock": k + 1, "runs": len(done),
+                        "cutoffs": sorted({f"{u['from_cutoff']}->{u['to_cutoff']}" for u in unlocks}),
+                        "step": mean_spread([u["step"] for u in unlocks]),
+                        "spike": mean_spread([u["spike"] for u in measured]),
+                        "recovery_steps": mean_spread(recovered),
+                        "measured": len(measured), "recovered": len(recovered)})
+    return out
+
+
 def pick_baseline(runs: list[Run]) -> str | None:
     """The variant the others are measured against: the one a `...=none` override names (curriculum=none,
     +study=none), else the first whose runs train with curriculum none, else the first variant."""
@@ -422,6 +442,16 @@ def variant_table(variants: list[dict], target_loss: float) -> tuple[list[str], 
     return headers, rows
 
 
+def unlock_table(unlocks: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """One row per variant and unlock k: where it unlocked, its spike and recovery, mean ± spread over seeds."""
+    headers = ["variant", "unlock", "cutoffs", "at step", "spike", "recovery (steps)", "recovered"]
+    rows = [[u["variant"], str(u["unlock"]), ", ".join(u["cutoffs"]),
+             format_stat(u["step"], u["runs"], None), format_stat(u["spike"], u["runs"], 3, sign=True),
+             format_stat(u["recovery_steps"], u["runs"], None),
+             f"{u['recovered']}/{u['measured']}" if u["measured"] else DASH] for u in unlocks]
+    return headers, rows
+
+
 def not_finished(summaries: list[dict]) -> list[str]:
     """One line per run that did not finish, saying how far it got and, for a failure, why."""
     lines = []
@@ -454,6 +484,9 @@ def report_text(report: dict, markdown: bool = False, variants_only: bool = Fals
         run_notes.append("unlock k: from->to cutoff @ step (tokens seen), then its spike and the steps it took to "
                          "recover (not rec.: not within the window) where it was measured.")
     sections = [("Variants (seeds aggregated)", variant_table(variants, target), VARIANT_NOTES)]
+    if not variants_only and report.get("unlocks"):  # reports written before this table have none
+        sections.append(("Unlocks (seeds aggregated)", unlock_table(report["unlocks"]),
+                         ["unlock k: each finished run's k-th unlock; (k/n): only k of the n finished runs had it."]))
     if not variants_only:
         sections.insert(0, ("Runs (" + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ")",
                             run_table(summaries, target), run_notes))
@@ -484,7 +517,7 @@ def build_report(runs: list[Run], root: str | Path, target_loss: float = 2.0, ti
     summaries = [summarize_run(r, target_loss) for r in runs]
     return {"sweep": str(root), "title": title or sweep_title(Path(root), runs), "target_loss": target_loss,
             "shared_overrides": shared_overrides([r.overrides for r in runs]), "baseline": pick_baseline(runs),
-            "runs": summaries, "variants": summarize_variants(summaries)}
+            "runs": summaries, "variants": summarize_variants(summaries), "unlocks": summarize_unlocks(summaries)}
 
 
 def write_report(runs: list[Run], root: str | Path, out_dir: str | Path, target_loss: float = 2.0,

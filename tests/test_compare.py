@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bicameral.compare import (
+    build_report,
     format_stat,
     load_runs,
     mean_spread,
@@ -19,6 +20,7 @@ from bicameral.compare import (
     summarize_run,
     summarize_variants,
     sweep_title,
+    unlock_table,
     variant_table,
     write_report,
 )
@@ -119,8 +121,9 @@ def sweep(tmp_path) -> Path:
 
 
 def table_row(text: str, first_cell: str) -> list[str]:
-    """The cells of the plain-text table row that starts with first_cell (columns are 2+ spaces apart)."""
-    [line] = [line for line in text.splitlines() if line.startswith(first_cell + " ")]
+    """The cells of the first plain-text table row that starts with first_cell (columns are 2+ spaces apart):
+    the variants table's, when the per-unlock table below it starts its rows the same way."""
+    line = next(line for line in text.splitlines() if line.startswith(first_cell + " "))
     return re.split(r" {2,}", line)
 
 
@@ -212,6 +215,22 @@ def test_variant_aggregates(sweep):
     _, rows = variant_table(list(low.values()), 1.7)
     assert low["curriculum=none"]["steps_to_target"] == {"mean": 90, "spread": None, "n": 1}
     assert rows[2][4] == "90 (1/2)" and rows[0][4] == "—"
+
+
+def test_unlock_aggregates_keep_each_unlock_apart(sweep):
+    report = build_report(load_runs(sweep), sweep)
+    rows = {(u["variant"], u["unlock"]): u for u in report["unlocks"]}
+    assert set(rows) == {("curriculum=achievement", k) for k in (1, 2, 3)}  # none never unlocks; crashed runs count not
+    first, second, third = (rows[("curriculum=achievement", k)] for k in (1, 2, 3))
+    assert (first["step"]["mean"], first["step"]["spread"], first["cutoffs"]) == (35, 5, ["32->64"])
+    assert (first["spike"]["mean"], first["spike"]["spread"]) == pytest.approx((0.25, 0.05))
+    assert (second["measured"], second["recovered"], second["recovery_steps"]["n"]) == (2, 1, 1)  # seed 0 did not
+    assert (third["measured"], third["spike"]["n"]) == (1, 1)  # seed 1's last unlock came too late to be measured
+    _, table = unlock_table(report["unlocks"])
+    assert table[0] == ["curriculum=achievement", "1", "32->64", "35 ± 5", "+0.250 ± 0.050", "25 ± 5", "2/2"]
+    assert table[1][4:] == ["+0.100 ± 0.000", "10 (1/2)", "1/2"] and table[2][4:] == ["+0.050 (1/2)", "10 (1/2)", "1/1"]
+    assert "Unlocks (seeds aggregated):" in report_text(report)
+    assert "Unlocks" not in report_text(report, variants_only=True)  # a sweep's closing lines stay short
 
 
 def test_spread_is_the_sample_std_from_three_runs():
