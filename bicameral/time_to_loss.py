@@ -105,10 +105,12 @@ def timed_trainer(tokens: torch.Tensor, curve: list[dict], stop_below: float | N
     class TimedTrainer(Trainer):
         def fit(self, stop_at=None):
             self._clock_start, self._paused = time.perf_counter(), 0.0
+            if stop_below is None:
+                return super().fit(stop_at)
             end = self.total_steps if stop_at is None else stop_at
             while True:  # one validation window at a time, so the loop can end at the target
                 summary = super().fit(stop_at=min(self.step + self.cfg.val_every, end))
-                if self.step >= end or (stop_below is not None and self.val_losses[-1] <= stop_below):
+                if self.step >= end or self.val_losses[-1] <= stop_below:
                     return summary
 
         @torch.no_grad()
