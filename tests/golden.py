@@ -34,14 +34,18 @@ UNLOCKING = {
 
 
 def processor() -> str:
-    """The CPU model name: bit-for-bit equality is only promised on the same one."""
+    """The CPU as float32 rounding sees it: model name, family, model and stepping, and the vector unit torch
+    dispatches to. A name alone ("AMD EPYC") covers machines that round differently."""
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    detail = [f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields]
+    return f"{name} ({', '.join([*detail, torch.backends.cpu.get_cpu_capability()])})"
 
 
 def smoke_run(curriculum: str, *extra: str) -> dict:
