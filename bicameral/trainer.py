@@ -83,6 +83,9 @@ class Trainer:
         self.forward = torch.compile(trained) if compile_model else trained
         self.step = 0
         self.lr = self.schedule.get_last_lr()[0]  # the LR the last step trained at (group 0)
+        # the LR area: sum over steps of lr / peak (group 0), so reports can name the LR a restart adds
+        self.peak_lr = self.schedule.base_lrs[0]
+        self.lr_area: float | None = 0.0  # None after a resume from a checkpoint that did not carry it
         self.log_losses: list[torch.Tensor] = []  # this log window's step losses
         self.log_shares: list[torch.Tensor] = []
         self.score_losses: deque[torch.Tensor] = deque(maxlen=curriculum.score_window or cfg.log_every)  # judged
@@ -180,6 +183,8 @@ class Trainer:
         """One optimizer step; a finite loss joins the log and score windows."""
         result = self.train_step()
         self.step += 1
+        if self.lr_area is not None:  # a skipped update counts: it spent its place in the schedule
+            self.lr_area += self.lr / self.peak_lr
         if result is not None:
             loss, share = result
             self.log_losses.append(loss)
@@ -262,6 +267,7 @@ class Trainer:
             "final_cutoff": self.curriculum.cutoff,
             "unlock_steps": [e["step"] for e in unlocks],
             "steps_to_full_resolution": full[0] if full else (0 if self.curriculum.finished else None),
+            "lr_area": self.lr_area,
             "curriculum": self.curriculum.name,
             "unlocks": self.unlock_history(),
             **ranks,
@@ -276,12 +282,14 @@ class Trainer:
     def state_dict(self) -> dict:
         return {
             "skips": {"total": self.skipped_steps, "in_a_row": self.bad_in_a_row},
+            "lr_area": self.lr_area,
             "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
                         "score": _floats(self.score_losses), "val": list(self.val_losses)},
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.skipped_steps, self.bad_in_a_row = state["skips"]["total"], state["skips"]["in_a_row"]
+        self.lr_area = state.get("lr_area")  # checkpoints from before it was kept have none
         windows = state["windows"]
         self.log_losses = _tensors(windows["log"], self.device)
         self.log_shares = _tensors(windows["share"], self.device)
