@@ -11,8 +11,8 @@ from omegaconf import DictConfig
 from bicameral.config import register_configs
 from bicameral.errors import BicameralError
 from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
+from bicameral.report.names import job_wandb_identity
 from bicameral.run import train
-from bicameral.variants import job_wandb_identity
 
 register_configs()
 log = logging.getLogger("bicameral")

@@ -69,6 +69,9 @@ class Config:
     trainer: TrainerConfig = MISSING
     logger: LoggerConfig = MISSING
     seed: int = 0
+    # set on a yoked control (python -m bicameral.report.yoked): the run, as its dir relative to the sweep,
+    # whose LR restarts it trains with, its band open from step 0
+    yoked_to: str | None = None
 
 
 def register_configs() -> None:

@@ -25,8 +25,9 @@ from bicameral.fingerprint import check_resume, run_fingerprint
 from bicameral.lock import holds_run_dir_lock
 from bicameral.preemption import Preempted
 from bicameral.records import cut_after
+from bicameral.report.names import run_name, run_tags
 from bicameral.stateful import Checkpointer
-from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker, run_name, run_tags
+from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
 from bicameral.trainer import Trainer, pick_device
 
 log = logging.getLogger("bicameral")

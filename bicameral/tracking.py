@@ -58,22 +58,6 @@ def hemisphere_line(freq_share: float) -> str:
     return f"  Hemisphere: Freq={100 * freq_share:.1f}% Time={100 * (1 - freq_share):.1f}%"
 
 
-def run_tags(cfg, curriculum: str) -> list[str]:
-    """W&B tags derived from the config, so runs filter by curriculum, threshold, arch and size."""
-    c, m = cfg.curriculum, cfg.model
-    tags = [f"curriculum={curriculum}", f"arch={m.arch}", f"size=d{m.d_model}x{m.n_layers}", f"seed={cfg.seed}"]
-    if "unlock_threshold" in c:
-        tags.append(f"threshold={c.unlock_threshold}")
-    return tags + list(cfg.logger.tags)
-
-
-def run_name(cfg, curriculum: str) -> str:
-    """A readable W&B run name from the config: achievement-t3.2-bicameral-d128x4-seed0."""
-    c, m = cfg.curriculum, cfg.model
-    threshold = f"-t{c.unlock_threshold}" if "unlock_threshold" in c else ""
-    return f"{curriculum}{threshold}-{m.arch}-d{m.d_model}x{m.n_layers}-seed{cfg.seed}"
-
-
 class Tracker:
     """What every tracker may hear; each method does nothing unless a tracker needs it."""
 
@@ -211,7 +195,7 @@ class WandbTracker(Tracker):
         lg = self.settings
         self.wandb = wandb
         self.run = wandb.init(
-            project=lg.project, entity=lg.entity, group=lg.group, name=lg.name or self.name,
+            project=lg.project, entity=lg.entity, group=lg.group, name=lg.name or self.name, job_type="train",
             tags=self.tags, config=self.config, mode=lg.mode, dir=str(self.run_dir),
             id=self.run_id, resume="allow" if self.run_id else None,
             settings=wandb.Settings(quiet=True),  # our own lines say where the run went

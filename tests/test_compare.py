@@ -9,23 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bicameral.compare import (
-    build_report,
-    format_stat,
-    load_runs,
-    mean_spread,
-    pick_baseline,
-    report_text,
-    run_table,
-    summarize_run,
-    summarize_variants,
-    sweep_title,
-    unlock_table,
-    variant_table,
-    write_report,
-)
-from bicameral.compare_plot import plot_comparison
-from tests.conftest import ROOT
+from bicameral.report.plot import plot_comparison
+from bicameral.report.runs import load_runs
+from bicameral.report.summary import mean_spread, pick_baseline, summarize_run, summarize_variants, sweep_title
+from bicameral.report.tables import format_stat, report_text, run_table, unlock_table, variant_table
+from bicameral.report.write import build_report, write_report
 
 TOKENS_PER_STEP = 16 * 256  # batch_size x seq_len
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -43,6 +31,7 @@ def config(curriculum: str, seed: int, arch: str | None = None) -> dict:
         "data": {"source": "shakespeare", "path": "???"},
         "model": model,
         "curriculum": cur,
+        "optimizer": {"lr": 1e-3},
         "trainer": {"epochs": 1, "steps_per_epoch": 100, "batch_size": 16, "log_every": 10, "val_every": 50,
                     "run_dir": "${hydra:runtime.output_dir}"},
         "logger": {"backend": "none", "name": "${curriculum.name}-s${seed}"},
@@ -173,11 +162,12 @@ def test_per_run_numbers_and_spikes(sweep):
 
     headers, rows = run_table(list(s.values()), 2.0)
     assert headers[-3:] == ["unlock 1", "unlock 2", "unlock 3"]
-    assert rows[0] == ["curriculum=achievement,seed=0", "finished", "1.900", "1.900", "70 (0.287M)", "120",
+    # LR area estimated from the logged LR (1e-3 every 10 steps) over optimizer.lr 1e-3: 100 steps at peak
+    assert rows[0] == ["curriculum=achievement,seed=0", "finished", "1.900", "1.900", "100.0", "70 (0.287M)", "120",
                        "32->64 @ 30 (0.123M) +0.200 rec 20", "64->128 @ 60 (0.246M) +0.100 not rec.",
                        "128->129 @ 90 (0.369M) +0.050 rec 10"]
     assert rows[1][-1] == "128->129 @ 100 (0.41M)"  # not measured: no spike part
-    assert rows[2][1:6] == ["incomplete", "—", "—", "—", "—"]
+    assert rows[2][1:7] == ["incomplete", "—", "—", "30.0", "—", "—"]
 
 
 def test_variant_aggregates(sweep):
@@ -185,36 +175,35 @@ def test_variant_aggregates(sweep):
     variants = {v["variant"]: v for v in summarize_variants([summarize_run(r, 2.0) for r in runs])}
     ach, none = variants["curriculum=achievement"], variants["curriculum=none"]
     fixed = variants["curriculum=fixed_threshold"]
-    # two seeds: mean and half range
+    # two seeds: the mean, the values themselves, and no spread (no ± under 3 seeds)
     assert ach["final_val_loss"]["mean"] == pytest.approx((1.9 + 2.05) / 2)
-    assert ach["final_val_loss"]["spread"] == pytest.approx((2.05 - 1.9) / 2)
-    assert (ach["best_val_loss"]["mean"], ach["best_val_loss"]["spread"]) == pytest.approx((1.925, 0.025))
-    assert (ach["steps_to_target"]["mean"], ach["steps_to_target"]["spread"]) == (65, 5)
-    assert (ach["steps_to_full_resolution"]["mean"], ach["steps_to_full_resolution"]["spread"]) == (95, 5)
-    assert (ach["wall_time_s"]["mean"], ach["wall_time_s"]["spread"]) == (125, 5)
-    # spikes: the mean of each seed's mean spike, and of each seed's mean recovery
-    assert (ach["mean_spike"]["mean"], ach["mean_spike"]["spread"]) == pytest.approx(((0.35 / 3 + 0.2) / 2,
-                                                                                    (0.2 - 0.35 / 3) / 2))
-    assert (ach["mean_recovery_steps"]["mean"], ach["mean_recovery_steps"]["spread"]) == (17.5, 2.5)
+    assert (ach["final_val_loss"]["spread"], ach["final_val_loss"]["values"]) == (None, [1.9, 2.05])
+    assert ach["best_val_loss"]["values"] == [1.9, 1.95]
+    assert (ach["steps_to_target"]["mean"], ach["steps_to_target"]["values"]) == (65, [70, 60])
+    assert ach["steps_to_full_resolution"]["values"] == [90, 100]
+    assert ach["wall_time_s"]["values"] == [120, 130]
+    # spikes: each seed's mean spike, and each seed's mean recovery
+    assert ach["mean_spike"]["values"] == pytest.approx([0.35 / 3, 0.2])
+    assert ach["mean_recovery_steps"]["values"] == [15, 20]
     assert (ach["unlocks_recovered"], ach["unlocks_measured"]) == (4, 5)
-    assert (none["final_val_loss"]["mean"], none["final_val_loss"]["spread"]) == pytest.approx((1.75, 0.05))
-    assert (none["steps_to_target"]["mean"], none["steps_to_target"]["spread"]) == (60, 10)
+    assert none["final_val_loss"]["values"] == [1.8, 1.7]
+    assert none["steps_to_target"]["values"] == [50, 70]
     assert none["steps_to_full_resolution"]["mean"] == 0
     # crashed runs are counted, never averaged
     assert (fixed["runs"], fixed["finished"], fixed["final_val_loss"], fixed["steps_to_target"]) == (2, 0, None, None)
 
-    headers, rows = variant_table(list(variants.values()), 2.0)
-    assert headers[6:9] == ["spike", "recovery (steps)", "recovered"]
-    assert rows[0] == ["curriculum=achievement", "2/2", "1.975 ± 0.075", "1.925 ± 0.025", "65 ± 5", "95 ± 5",
-                       "+0.158 ± 0.042", "17.5 ± 2.5", "4/5", "125 ± 5"]
-    assert rows[1] == ["curriculum=fixed_threshold", "0/2", "—", "—", "—", "—", "—", "—", "—", "—"]
-    assert rows[2][6:9] == ["—", "—", "—"]  # no unlocks, nothing to measure
+    headers, rows = variant_table(list(variants.values()), 2.0, {})
+    assert headers[8:11] == ["spike", "recovery (steps)", "recovered"]
+    assert rows[0] == ["curriculum=achievement", "2/2", "1.900, 2.050", "1.900, 1.950", "100.0, 100.0", "0.41M",
+                       "70, 60", "90, 100", "+0.117, +0.200", "15, 20", "4/5", "120, 130"]
+    assert rows[1] == ["curriculum=fixed_threshold", "0/2", "—", "—", "—", "—", "—", "—", "—", "—", "—", "—"]
+    assert rows[2][8:11] == ["—", "—", "—"]  # no unlocks, nothing to measure
 
     # at 1.7 only none,seed=0 gets there (step 90): the cell says it is one run of two
     low = {v["variant"]: v for v in summarize_variants([summarize_run(r, 1.7) for r in runs])}
-    _, rows = variant_table(list(low.values()), 1.7)
-    assert low["curriculum=none"]["steps_to_target"] == {"mean": 90, "spread": None, "n": 1}
-    assert rows[2][4] == "90 (1/2)" and rows[0][4] == "—"
+    _, rows = variant_table(list(low.values()), 1.7, {})
+    assert low["curriculum=none"]["steps_to_target"] == {"mean": 90, "spread": None, "n": 1, "values": [90]}
+    assert rows[2][6] == "90 (1/2)" and rows[0][6] == "—"
 
 
 def test_unlock_aggregates_keep_each_unlock_apart(sweep):
@@ -222,15 +211,15 @@ def test_unlock_aggregates_keep_each_unlock_apart(sweep):
     rows = {(u["variant"], u["unlock"]): u for u in report["unlocks"]}
     assert set(rows) == {("curriculum=achievement", k) for k in (1, 2, 3)}  # none never unlocks; crashed runs count not
     first, second, third = (rows[("curriculum=achievement", k)] for k in (1, 2, 3))
-    assert (first["step"]["mean"], first["step"]["spread"], first["cutoffs"]) == (35, 5, ["32->64"])
-    assert (first["spike"]["mean"], first["spike"]["spread"]) == pytest.approx((0.25, 0.05))
+    assert (first["step"]["values"], first["cutoffs"]) == ([30, 40], ["32->64"])
+    assert first["spike"]["values"] == pytest.approx([0.2, 0.3])
     assert (second["measured"], second["recovered"], second["recovery_steps"]["n"]) == (2, 1, 1)  # seed 0 did not
     assert (third["measured"], third["spike"]["n"]) == (1, 1)  # seed 1's last unlock came too late to be measured
-    _, table = unlock_table(report["unlocks"])
-    assert table[0] == ["curriculum=achievement", "1", "32->64", "35 ± 5", "+0.250 ± 0.050", "25 ± 5", "2/2"]
-    assert table[1][4:] == ["+0.100 ± 0.000", "10 (1/2)", "1/2"] and table[2][4:] == ["+0.050 (1/2)", "10 (1/2)", "1/1"]
+    _, table = unlock_table(report["unlocks"], [])
+    assert table[0] == ["curriculum=achievement", "1", "32->64", "30, 40", "+0.200, +0.300", "20, 30", "2/2"]
+    assert table[1][4:] == ["+0.100, +0.100", "10 (1/2)", "1/2"] and table[2][4:] == ["+0.050 (1/2)", "10 (1/2)", "1/1"]
     assert "Unlocks (seeds aggregated):" in report_text(report)
-    assert "Unlocks" not in report_text(report, variants_only=True)  # a sweep's closing lines stay short
+    assert "Unlocks" not in report_text(report, brief=True)  # a sweep's closing lines stay short
 
 
 def test_spread_is_the_sample_std_from_three_runs():
@@ -238,8 +227,9 @@ def test_spread_is_the_sample_std_from_three_runs():
     assert stat["mean"] == pytest.approx(7 / 3)
     # sum of squared deviations (16 + 1 + 25) / 9, over n - 1 = 2
     assert stat["spread"] == pytest.approx((42 / 9 / 2) ** 0.5)
-    assert mean_spread([3.0]) == {"mean": 3.0, "spread": None, "n": 1} and mean_spread([]) is None
-    assert format_stat(mean_spread([30, 35]), 2, None) == "32.5 ± 2.5"  # whole steps print bare, a half keeps its .5
+    assert mean_spread([3.0]) == {"mean": 3.0, "spread": None, "n": 1, "values": [3.0]} and mean_spread([]) is None
+    assert format_stat(mean_spread([30, 35]), 2, None) == "30, 35"  # no ± under 3: the values, as they are
+    assert format_stat(mean_spread([30, 35, 32.5]), 3, None) == "32.5 ± 2.5"  # whole steps bare, a half keeps .5
     assert format_stat(mean_spread([1.0, 2.0, 4.0]), 3, 3) == "2.333 ± 1.528"
 
 
@@ -249,21 +239,23 @@ def test_report_files(sweep, tmp_path):
     text = report_text(report)
     assert text.startswith("Every run has trainer.steps_per_epoch=100 (left out of the labels).")
     assert table_row(text, "curriculum=achievement") == [
-        "curriculum=achievement", "2/2", "1.975 ± 0.075", "1.925 ± 0.025", "65 ± 5", "95 ± 5", "+0.158 ± 0.042",
-        "17.5 ± 2.5", "4/5", "125 ± 5"]
+        "curriculum=achievement", "2/2", "1.900, 2.050", "1.900, 1.950", "100.0, 100.0", "0.41M", "70, 60",
+        "90, 100", "+0.117, +0.200", "15, 20", "4/5", "120, 130"]
     assert "curriculum=fixed_threshold,seed=1: failed, nothing logged" in text
     assert "curriculum=fixed_threshold,seed=0: incomplete, last logged step 30 of 100" in text
     # what a sweep prints at its end: the variants, without the per-run table
-    short = report_text(report, variants_only=True)
+    short = report_text(report, brief=True)
     assert "curriculum=achievement,seed=0" not in short and table_row(short, "curriculum=none")[1] == "2/2"
 
     md = (out / "comparison.md").read_text()
-    assert md.startswith("# 2026-11-26/12-00-00\n") and "![curves](comparison.png)" in md
-    assert ("| curriculum=achievement | 2/2 | 1.975 ± 0.075 | 1.925 ± 0.025 | 65 ± 5 | 95 ± 5 | +0.158 ± 0.042 | "
-            "17.5 ± 2.5 | 4/5 | 125 ± 5 |") in md
+    # a sweep dir named by date and time only: titled by what it compares
+    title = "curriculum=achievement vs curriculum=fixed_threshold vs curriculum=none"
+    assert md.startswith(f"# {title}\n") and "![curves](comparison.png)" in md
+    assert ("| curriculum=achievement | 2/2 | 1.900, 2.050 | 1.900, 1.950 | 100.0, 100.0 | 0.41M | 70, 60 | 90, 100 | "
+            "+0.117, +0.200 | 15, 20 | 4/5 | 120, 130 |") in md
     saved = json.loads((out / "comparison.json").read_text())
     assert saved["target_loss"] == 2.0 and len(saved["runs"]) == 6 and saved["baseline"] == "curriculum=none"
-    assert saved["variants"][0]["steps_to_target"] == {"mean": 65, "spread": 5, "n": 2}
+    assert saved["variants"][0]["steps_to_target"] == {"mean": 65, "spread": None, "n": 2, "values": [70, 60]}
     assert saved["runs"][0]["unlocks"][1] == {
         "step": 60, "tokens": 60 * TOKENS_PER_STEP, "from_cutoff": 64, "to_cutoff": 128, "score": 2.5,
         "reason": "beat_prev", "measured": True, "spike": 0.1, "recovery_steps": None, "window_steps": 50}
@@ -277,19 +269,20 @@ def test_report_files(sweep, tmp_path):
 
 def test_plot_draws_each_variant_as_a_mean_with_its_seed_band(sweep, tmp_path):
     runs = load_runs(sweep)
-    fig = plot_comparison(runs, tmp_path / "p.png", "the sweep", baseline="curriculum=none")
+    fig = plot_comparison(runs, [tmp_path / "p.png"], "the sweep", baseline="curriculum=none",
+                          labels={"curriculum=none": "full band"})
     ax_a, ax_b, ax_c, ax_d = fig.axes
     assert [ax.get_title()[0] for ax in fig.axes] == ["a", "b", "c", "d"]
     assert fig.get_suptitle() == "the sweep"
 
-    # a: one mean line per variant over its seeds, min-max shaded, every seed's unlocks on the mean curve
+    # a: one mean line per variant over its seeds, every seed's unlocks on the mean curve
     lines = {line.get_label(): line for line in ax_a.lines}
     ach = lines["curriculum=achievement"]
     a0 = [4.0, 3.4, 2.9, 2.6, 2.3, 2.1, 1.95, 1.9, 1.85, 1.8]
     a1 = [4.1, 3.5, 3.0, 2.7, 2.2, 1.99, 1.9, 1.85, 1.8, 1.75]
     assert list(ach.get_xdata()) == [s * TOKENS_PER_STEP for s in range(10, 101, 10)]
     assert list(ach.get_ydata()) == pytest.approx([(x + y) / 2 for x, y in zip(a0, a1)])
-    assert len(ax_a.collections) == 3  # a band per variant with a train curve
+    assert len(ax_a.collections) == 0  # no band under 3 seeds
     marks = lines["curriculum=achievement unlocks"]
     assert sorted(marks.get_xdata()) == [s * TOKENS_PER_STEP for s in (30, 40, 60, 70, 90, 100)]
     assert lines["curriculum=none"].get_color() == "black"  # the baseline
@@ -297,13 +290,14 @@ def test_plot_draws_each_variant_as_a_mean_with_its_seed_band(sweep, tmp_path):
     low, high = ax_a.get_ylim()
     assert high < 3.8  # the first tenth (3.8 to 4.1) is left out, so the late curves are not squashed
 
-    # b: the last half as the difference to the baseline
+    # b: the last half as the mean paired difference to the baseline, seed by seed
     n0 = [3.8, 3.0, 2.5, 2.1, 2.0, 1.9, 1.8, 1.75, 1.7, 1.68]
     n1 = [3.9, 3.1, 2.6, 2.3, 2.05, 2.01, 1.98, 1.9, 1.8, 1.72]
     diff = {line.get_label(): line for line in ax_b.lines}["curriculum=achievement"]
     assert list(diff.get_xdata()) == [s * TOKENS_PER_STEP for s in range(50, 101, 10)]
-    expected = [(a0[i] + a1[i]) / 2 - (n0[i] + n1[i]) / 2 for i in range(4, 10)]
+    expected = [((a0[i] - n0[i]) + (a1[i] - n1[i])) / 2 for i in range(4, 10)]
     assert list(diff.get_ydata()) == pytest.approx(expected)
+    assert len(ax_b.collections) == 0  # two pairs: no interval drawn
     assert "curriculum=fixed_threshold" not in {line.get_label() for line in ax_b.lines}  # ended before the half
     assert "minus curriculum=none" in ax_b.get_title()
 
@@ -314,9 +308,9 @@ def test_plot_draws_each_variant_as_a_mean_with_its_seed_band(sweep, tmp_path):
     assert list(lr_marks.get_xdata()) == [30, 60, 90]
 
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend[:3] == ["curriculum=none (baseline, 2 seeds)", "curriculum=achievement (2 seeds)",
+    assert legend[:3] == ["full band (baseline, 2 seeds)", "curriculum=achievement (2 seeds)",
                           "curriculum=fixed_threshold (1 seed, not finished)"]  # the failed seed has no curve
-    assert legend[3:] == ["unlock", "shaded: min–max over seeds"]
+    assert legend[3:] == ["unlock", "shaded: 95% interval of the mean (3+ seeds)"]
 
 
 def test_the_difference_panel_smooths_many_log_points(tmp_path):
@@ -325,9 +319,9 @@ def test_the_difference_panel_smooths_many_log_points(tmp_path):
     for name in ("a", "b"):
         offset = 0.02 if name == "a" else 0.0
         write_job(tmp_path / "sweep" / f"v={name}", [f"v={name}"], config("none", 0),
-                  losses=[x + offset for x in losses])
+                  losses=[x + offset for x in losses])  # one seed each: seed 0 pairs with seed 0
     runs = load_runs(tmp_path / "sweep")
-    fig = plot_comparison(runs, tmp_path / "p.png", "t", baseline="v=b")
+    fig = plot_comparison(runs, [tmp_path / "p.png"], "t", baseline="v=b")
     ax_b = fig.axes[1]
     [diff] = [line for line in ax_b.lines if line.get_label() == "v=a"]
     assert list(diff.get_ydata()) == pytest.approx([0.02] * 31)
@@ -357,19 +351,21 @@ def test_a_run_stopped_early_is_incomplete(tmp_path):
 
 
 def run_cli(*args, cwd):
-    cmd = [sys.executable, str(ROOT / "experiments" / "compare_curricula.py"), *map(str, args)]
+    cmd = [sys.executable, "-m", "bicameral.report", *map(str, args)]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_cli_prints_the_tables_and_writes_the_files(sweep, tmp_path):
     proc = run_cli(sweep, "--target-loss", "2.0", "--out", tmp_path / "out", cwd=tmp_path)  # any cwd
     assert proc.returncode == 0, proc.stderr
-    assert table_row(proc.stdout, "curriculum=achievement,seed=0")[:6] == [
-        "curriculum=achievement,seed=0", "finished", "1.900", "1.900", "70 (0.287M)", "120"]
-    assert table_row(proc.stdout, "curriculum=none")[:5] == ["curriculum=none", "2/2", "1.750 ± 0.050",
-                                                             "1.750 ± 0.050", "60 ± 10"]
+    assert table_row(proc.stdout, "curriculum=achievement,seed=0")[:7] == [
+        "curriculum=achievement,seed=0", "finished", "1.900", "1.900", "100.0", "70 (0.287M)", "120"]
+    assert table_row(proc.stdout, "curriculum=none")[:4] == ["curriculum=none", "2/2", "1.800, 1.700", "1.800, 1.700"]
     assert f"to {tmp_path / 'out'}" in proc.stdout
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"comparison.md", "comparison.json", "comparison.png"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "comparison.md", "comparison.json", "runs.csv", "comparison.png", "comparison.pdf", "comparison.svg"}
+    assert (tmp_path / "out" / "comparison.pdf").read_bytes()[:5] == b"%PDF-"
+    assert b"<svg" in (tmp_path / "out" / "comparison.svg").read_bytes()[:2000]
 
 
 def test_cli_on_a_dir_without_runs_exits_2_with_one_line(tmp_path):
@@ -395,7 +391,7 @@ def test_labels_leave_the_preset_out_and_the_title_names_the_sweep(tmp_path):
     assert pick_baseline(runs) == "+study=none"  # the first variant a ...=none override names
 
     one = load_runs(root / "study")
-    assert sweep_title(root / "study", one) == "multirun/study"  # the preset is in the dir's name already
+    assert sweep_title(root / "study", one) == "study"  # the preset is in the dir's name already
 
     # the same variant under two presets: there the preset tells them apart, so it stays
     extra = ["+experiment=study", "curriculum=none", "seed=0"]
@@ -408,7 +404,7 @@ def test_a_default_sweep_dir_is_titled_by_its_shared_preset(sweep):
     runs = load_runs(sweep)
     for run in runs:
         run.overrides = [*run.overrides, "+experiment=smoke"]
-    assert sweep_title(sweep, runs) == "smoke · 2026-11-26/12-00-00"
+    assert sweep_title(sweep, runs) == "smoke"  # the dir's date and time are no name
 
 
 def test_a_failed_run_says_why(tmp_path):

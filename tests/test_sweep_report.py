@@ -7,7 +7,7 @@ from collections import Counter
 
 from omegaconf import OmegaConf
 
-from bicameral.sweep_report import SweepReport
+from bicameral.report.sweep_callback import SweepReport
 from tests.test_compare import write_sweep
 from tests.test_sweeps import run_cli
 from tests.wandb_offline import find_offline_runs, read_offline_run
@@ -23,7 +23,8 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     # the report, with no second command
-    assert {p.name for p in sweep.glob("comparison.*")} == {"comparison.md", "comparison.json", "comparison.png"}
+    assert {p.name for p in sweep.glob("comparison.*")} | {p.name for p in sweep.glob("runs.csv")} == {
+        "comparison.md", "comparison.json", "comparison.png", "comparison.pdf", "comparison.svg", "runs.csv"}
     assert (sweep / "comparison.png").read_bytes()[:8] == PNG_MAGIC
     report = json.loads((sweep / "comparison.json").read_text())
     assert [(v["variant"], v["finished"], v["runs"]) for v in report["variants"]] == [
@@ -40,7 +41,8 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
                                   "window_steps", "at_step"}
         assert spikes[0]["window_steps"] == 5 and spikes[0]["spike"] is not None  # cut short by the unlock at 10
     assert all(u["measured"] for r in achievement for u in r["unlocks"])
-    # the per-variant table, printed at the end
+    # the per-variant and paired tables, printed at the end
+    assert "Paired differences against the baseline, curriculum=none:" in proc.stdout
     table = proc.stdout.split("Variants (seeds aggregated):\n")[1]
     assert re.search(r"^curriculum=achievement +2/2 ", table, flags=re.M)
     assert re.search(r"^curriculum=none +2/2 ", table, flags=re.M)
@@ -50,6 +52,7 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
     training = [r for r in runs if r.job_type != "report"]
     [summary] = [r for r in runs if r.job_type == "report"]
     sweep_name = f"{tmp_path.name}/sweep"
+    assert {r.job_type for r in training} == {"train"}
     assert Counter(r.group for r in training) == {f"{sweep_name}/curriculum=achievement": 2,
                                                  f"{sweep_name}/curriculum=none": 2}
     assert {r.name for r in training} == {f"curriculum={c},seed={s}" for c in ("achievement", "none") for s in (0, 1)}
@@ -58,11 +61,14 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
         if run.name.startswith("curriculum=achievement"):
             assert any("unlock/spike" in row for row in run.history)
         assert [a["name"] for a in run.artifacts if a["type"] == "model"] == [f"checkpoint-{run.run_id}"]
-    # the report run: in the sweep's group, the three files as one artifact
+    # the report run: in the sweep's group, the files as one artifact, the paired differences as a table
     assert summary.group == sweep_name
     assert [a for a in summary.artifacts if a["type"] == "report"] == [{
         "name": f"comparison-{tmp_path.name}_sweep", "type": "report",
-        "files": ["comparison.json", "comparison.md", "comparison.png"]}]
+        "files": ["comparison.json", "comparison.md", "comparison.pdf", "comparison.png", "comparison.svg",
+                  "runs.csv"]}]
+    [paired] = [row["paired"] for row in summary.history if "paired" in row]
+    assert paired["nrows"] == 2  # achievement minus none, in final and in best val
 
 
 def test_a_report_that_fails_is_one_warning_and_never_fails_the_sweep(tmp_path, monkeypatch, caplog):
@@ -72,12 +78,12 @@ def test_a_report_that_fails_is_one_warning_and_never_fails_the_sweep(tmp_path, 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("bicameral.sweep_report.write_report", broken)
+    monkeypatch.setattr("bicameral.report.sweep_callback.write_report", broken)
     with caplog.at_level(logging.WARNING):
         SweepReport().on_multirun_end(config)
     [record] = caplog.records
     assert record.getMessage().startswith("Sweep report not written (OSError: disk full); the runs are intact.")
-    assert f"compare_curricula.py {sweep}" in record.getMessage() and "\n" not in record.getMessage()
+    assert f"python -m bicameral.report {sweep}" in record.getMessage() and "\n" not in record.getMessage()
 
 
 def test_the_callback_writes_the_report_without_w_and_b(tmp_path, capsys):

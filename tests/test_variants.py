@@ -2,7 +2,7 @@
 
 from omegaconf import OmegaConf
 
-from bicameral.variants import job_overrides, run_label, swept_keys, variant_label, wandb_identity
+from bicameral.report.names import job_overrides, run_label, swept_keys, variant_label, wandb_identity
 
 
 def hydra_node(task: list[str], params: dict | None = None):

@@ -1,0 +1,196 @@
+"""Yoked controls: the unlocking alone, with the LR held equal.
+
+A curriculum's run restarts its LR cycle at each unlock, so it trains at more learning rate than the
+baseline, and an adaptive curriculum's unlock steps are known only once it has run. For each run of a
+sweep that unlocked (variant v, seed k), its yoked control trains the same config and seed with the band
+open from step 0 (curriculum=none) and restarts the LR at exactly the steps where run (v, k) restarted it.
+The pair differs only in the unlocking; the report pairs them as v - yoked(v).
+
+    python -m bicameral.report.yoked SWEEP_DIR -- OVERRIDES...  # the sweep (train.py -m OVERRIDES), its controls,
+                                                               # then one report
+    python -m bicameral.report.yoked SWEEP_DIR                 # the controls of a sweep that already ran
+
+Hydra cannot add jobs to a sweep under way, so each control is a `train.py` run of its own, one after
+another, in SWEEP_DIR/yoked/<the job dir it copies>. A finished control is kept; a stopped one resumes.
+"""
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from bicameral.curriculum import NoCurriculum
+from bicameral.report.names import YOKED_KEY, override_key
+from bicameral.report.runs import Run, load_runs, read_config, select
+from bicameral.report.sweep_callback import log_to_wandb, wants_wandb
+from bicameral.report.write import report_text, write_report
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = ROOT / "train.py"
+CONF = ROOT / "conf"
+YOKED_DIR = "yoked"
+HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
+
+
+@dataclass
+class Control:
+    reference: Run  # the run whose restarts it copies
+    overrides: list[str]  # its command line, less the run dir
+    run_dir: Path
+
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, str(TRAIN), *self.overrides, f"hydra.run.dir={quoted(str(self.run_dir))}"]
+
+
+def quoted(value: str) -> str:
+    """A Hydra override value that may hold '=', ',' or spaces: a single-quoted string."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def is_curriculum_override(override: str) -> bool:
+    key = override_key(override)
+    return key == "curriculum" or key.startswith("curriculum.")
+
+
+def yoked_overrides(run: Run, extra_curriculum_keys: list[str] = ()) -> list[str]:
+    """The command line of run's yoked control: run's own overrides, with its curriculum replaced by none and
+    the LR restarted at run's restart steps. extra_curriculum_keys: keys a preset sets on the curriculum that
+    none does not take (e.g. +study=achievement_margin's margin), deleted."""
+    dropped = {"schedule.restart_steps", YOKED_KEY}
+    kept = [o for o in run.overrides or [] if not is_curriculum_override(o) and override_key(o) not in dropped]
+    steps = ",".join(str(s) for s in run.restart_steps)
+    return [*kept, "curriculum=none", *[f"~curriculum.{k}" for k in extra_curriculum_keys],
+            f"schedule.restart_steps=[{steps}]", f"{YOKED_KEY}={quoted(run.relative_path)}"]
+
+
+def searchpath_overrides(run: Run) -> list[str]:
+    """The run's hydra.searchpath override, if it had one: a plug-in's config folder."""
+    try:
+        hydra = yaml.safe_load((run.path / ".hydra" / "hydra.yaml").read_text(encoding="utf-8"))["hydra"]
+        return [o for o in hydra["overrides"]["hydra"] if str(o).startswith("hydra.searchpath")]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return []
+
+
+def extra_curriculum_keys(run: Run, overrides: list[str]) -> list[str]:
+    """Curriculum keys that stay set once the curriculum is none, which none does not take: composed the way
+    train.py composes, so a preset's own curriculum settings are found wherever they came from."""
+    from hydra import compose, initialize_config_dir
+
+    from bicameral.config import register_configs
+
+    register_configs()  # the schemas train.py registers before it composes
+    accepted = {f.name for f in fields(NoCurriculum) if f.init} | HYDRA_KEYS
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, *searchpath_overrides(run)])
+    return sorted(set(cfg.curriculum) - accepted)
+
+
+def plan(sweep_dir: Path, runs: list[Run]) -> list[Control]:
+    """A control for each finished run that unlocked; none for yoked controls themselves."""
+    controls = []
+    for run in runs:
+        if run.yoked_to is not None or run.status != "finished" or not run.unlocks:
+            continue
+        if run.overrides is None:
+            raise ValueError(f"{run.path} has no .hydra/overrides.yaml, so its yoked control cannot be composed.")
+        if "'" in run.relative_path:
+            raise ValueError(f"{run.path}: a run dir with a quote in its name cannot be named in an override.")
+        overrides = yoked_overrides(run)
+        overrides = yoked_overrides(run, extra_curriculum_keys(run, overrides))
+        controls.append(Control(run, overrides + searchpath_overrides(run), sweep_dir / YOKED_DIR / run.relative_path))
+    return controls
+
+
+def finished(run_dir: Path) -> bool:
+    events = run_dir / "events.jsonl"
+    return events.is_file() and '"kind": "finish"' in events.read_text(encoding="utf-8")
+
+
+def run_controls(controls: list[Control], quiet: bool = False) -> list[Control]:
+    """Train each control that has not finished, one after another; returns those that failed."""
+    failed = []
+    for i, control in enumerate(controls, 1):
+        head = f"[yoked {i}/{len(controls)}] {control.reference.label}: band open from step 0, LR restarts at " \
+               f"{control.reference.restart_steps}"
+        if finished(control.run_dir):
+            print(f"{head}: done before, kept", flush=True)
+            continue
+        print(f"{head} -> {control.run_dir}", flush=True)
+        start = time.perf_counter()
+        out = subprocess.DEVNULL if quiet else None
+        code = subprocess.run(control.command, cwd=ROOT, stdout=out, stderr=out).returncode
+        status = "finished" if code == 0 and finished(control.run_dir) else f"failed (exit {code})"
+        print(f"[yoked {i}/{len(controls)}] {status} in {time.perf_counter() - start:.0f}s", flush=True)
+        if status != "finished":
+            failed.append(control)
+    return failed
+
+
+def run_sweep(sweep_dir: Path, overrides: list[str], quiet: bool = False) -> int:
+    """The sweep itself, as `train.py -m` runs it, into sweep_dir; its own end-of-sweep report is left out, since
+    the report comes once the controls have run."""
+    command = [sys.executable, str(TRAIN), "-m", *overrides, f"hydra.sweep.dir={quoted(str(sweep_dir))}",
+               "~hydra.callbacks.sweep_report"]
+    print(f"Sweep: {shlex.join(command[1:])}", flush=True)
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.run(command, cwd=ROOT, stdout=out, stderr=out).returncode
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bicameral.report.yoked", description=__doc__.split("\n\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sweep_dir", type=Path, help="the sweep's dir; then, after --, a sweep to run into it first, "
+                   "with the overrides train.py -m takes")
+    p.add_argument("--dry-run", action="store_true", help="print the controls' commands, run nothing")
+    p.add_argument("--quiet", action="store_true", help="no training output, only the progress lines and the report")
+    p.add_argument("--target-loss", type=float, default=2.0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, overrides = parser().parse_args(argv[:split]), argv[split + 1:]
+    sweep_dir = args.sweep_dir.resolve()
+    code = 0
+    if overrides:
+        if sweep_dir.exists() and any(sweep_dir.iterdir()):
+            print(f"error: {args.sweep_dir} already holds runs. Fix: name a new dir for the sweep, or drop the "
+                  "overrides to add yoked controls to the sweep already there.", file=sys.stderr)
+            return 2
+        code = run_sweep(sweep_dir, overrides, args.quiet)  # a failed job still leaves the others to yoke
+    elif not sweep_dir.is_dir():
+        print(f"error: {args.sweep_dir} is not a directory. Fix: pass a sweep dir, or a new one followed by "
+              "-- and the sweep's overrides.", file=sys.stderr)
+        return 2
+    try:
+        controls = plan(sweep_dir, load_runs(sweep_dir))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        for control in controls:
+            print(shlex.join(control.command[1:]))
+        return code
+    if not controls:
+        print(f"No run under {args.sweep_dir} unlocked, so there is nothing to yoke.", flush=True)
+    failed = run_controls(controls, args.quiet)
+    runs = load_runs(sweep_dir)
+    report = write_report(runs, sweep_dir, sweep_dir, args.target_loss)
+    print(f"\n{report['title']}\n\n{report_text(report, brief=True)}\n\nReport: {sweep_dir / 'comparison.md'}",
+          flush=True)
+    logger = select(read_config(runs[0].path), "logger") if runs else None
+    if wants_wandb(logger):
+        log_to_wandb(sweep_dir, report, logger)
+    return 1 if failed or code else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Yoked controls through the real commands: one command runs a sweep, each unlocking run's control and one
+report; each control trains with the band open from step 0 at the very LR of the run it copies."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from bicameral.report.runs import load_runs
+from bicameral.run import train
+from tests.conftest import CONF_DIR, MICRO, ROOT
+
+
+def records(path, kind: str) -> list[dict]:
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == kind]
+
+
+def test_lr_area_is_the_sum_of_the_schedule(tmp_path, corpus_cache):
+    """Linear schedule, peak 1, floor 0.1, 5 warmup steps, 20 steps, a restart at 10 (sums by hand):
+    warmup (1+2+3+4+5)/5 = 3; steps 5..9 decay over 15: 5 - 0.9 (0+1+2+3+4)/15 = 4.4;
+    steps 10..19 decay over 10: 10 - 0.9 (0+...+9)/10 = 5.95. In all 13.35 steps at peak LR."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[*MICRO, "logger=none", "curriculum=none", "schedule=linear_restarts",
+                                           "schedule.restart_steps=[10]", "trainer.ckpt=null"])
+    summary = train(cfg, run_dir=tmp_path / "run")
+    assert summary["lr_area"] == pytest.approx(13.35, rel=1e-9)
+    [finish] = records(tmp_path / "run" / "events.jsonl", "finish")
+    assert finish["lr_area"] == summary["lr_area"]
+
+
+def test_one_command_runs_the_sweep_its_yoked_controls_and_one_report(tmp_path, corpus_cache):
+    sweep = tmp_path / "sweep"
+    # achievement_margin sets curriculum.margin, which none does not take: the control must drop it
+    overrides = [*MICRO, "+study=achievement_margin,none", "seed=0,1", "trainer.log_every=1", "logger=none",
+                 "curriculum.max_steps_per_level=5", "trainer.steps_per_epoch=20"]
+    env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache)}
+    proc = subprocess.run([sys.executable, "-m", "bicameral.report.yoked", str(sweep), "--quiet", "--", *overrides],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "[yoked 2/2] finished" in proc.stdout
+
+    runs = {r.label: r for r in load_runs(sweep)}
+    for seed in (0, 1):
+        reference = runs[f"+study=achievement_margin,seed={seed}"]
+        control = runs[f"yoked(+study=achievement_margin),seed={seed}"]
+        assert control.path == sweep / "yoked" / reference.relative_path
+        assert control.yoked_to == reference.relative_path and control.curriculum == "none"
+        restarts = [u["step"] for u in reference.unlocks]
+        assert restarts == [5, 10, 15] and control.restart_steps == restarts and not control.unlocks
+        # the band open from step 0, and the reference's LR at every step
+        assert {r["cutoff"] for r in control.train} == {33}
+        assert [r["lr"] for r in control.train] == [r["lr"] for r in reference.train]
+        assert control.finish["lr_area"] == reference.finish["lr_area"]
+        assert control.seed == reference.seed
+
+    report = json.loads((sweep / "comparison.json").read_text())
+    assert report["baseline"] == "+study=none"
+    [unlocking] = report["unlocking"]
+    assert (unlocking["variant"], unlocking["reference"]) == ("+study=achievement_margin",
+                                                            "yoked(+study=achievement_margin)")
+    assert unlocking["final_val_loss"]["n"] == 2 and unlocking["lr_area"][0] == unlocking["lr_area"][1]
+    assert "The unlocking alone" in proc.stdout and (sweep / "runs.csv").is_file()
+
+    # afterwards, on the existing sweep: the controls are there, so nothing trains again
+    again = subprocess.run([sys.executable, "-m", "bicameral.report.yoked", str(sweep), "--quiet"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("done before, kept") == 2
+
+
+def test_a_sweep_dir_that_holds_runs_is_not_swept_again(tmp_path):
+    (tmp_path / "sweep" / "job").mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-m", "bicameral.report.yoked", str(tmp_path / "sweep"), "--",
+                           "seed=0,1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and "already holds runs" in proc.stderr and proc.stderr.count("\n") == 1

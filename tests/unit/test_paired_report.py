@@ -1,0 +1,139 @@
+"""The paired report on a synthetic sweep of 3 seeds: differences against the baseline with their intervals,
+identical variants collapsed, the LR area named, yoked controls paired, the excess loss after each unlock."""
+
+import csv
+
+import pytest
+from scipy import stats as sps
+
+from bicameral.report.paired import excess_loss
+from bicameral.report.runs import load_runs
+from bicameral.report.tables import report_text
+from bicameral.report.write import RUN_COLUMNS, build_report, write_report
+from tests.test_compare import config, write_job
+
+T975_2 = 4.302653  # t quantile 0.975 with 2 degrees of freedom, from a table
+SEEDS = (0, 1, 2)
+
+
+def curve(final: float) -> list[float]:
+    """Ten logged train losses (steps 10..100) falling to `final`."""
+    return [final + 0.1 * (9 - i) for i in range(10)]
+
+
+def job(root, name: str, overrides: list[str], seed: int, final: float, lr_area: float, unlocks=(),
+        yoked_to: str | None = None, losses=None) -> None:
+    cfg = config("none", seed)
+    if yoked_to is not None:
+        cfg["yoked_to"] = yoked_to
+    write_job(root / name, [*overrides, f"seed={seed}"], cfg, losses=losses or curve(final), vals={100: final},
+              unlocks=unlocks, finish={"final_val_loss": final, "best_val_loss": final, "lr_area": lr_area,
+                                       "steps_to_full_resolution": 0, "wall_time_s": 10.0})
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """none, achievement (unlocks at 30/60, LR area +10%), a margin variant that is achievement's very runs, and
+    achievement's yoked controls: the same restarts with the band open."""
+    root = tmp_path / "multirun" / "yoke_demo" / "2026-12-01_10-00-00"
+    unlocks = [(30, 32, 64), (60, 64, 129)]
+    for k in SEEDS:
+        job(root, f"curriculum=none,seed={k}", ["curriculum=none"], k, 1.95 + 0.01 * k, 100.0)
+        ach = curve(1.90 + 0.02 * k)
+        ach[3] += 0.05  # the step after the first unlock (steps 31..40 are logged at 40): a cost of 0.05
+        job(root, f"curriculum=achievement,seed={k}", ["curriculum=achievement"], k, 1.90 + 0.02 * k, 110.0, unlocks,
+            losses=ach)
+        job(root, f"curriculum.margin=0.02,curriculum=achievement,seed={k}",
+            ["curriculum=achievement", "curriculum.margin=0.02"], k, 1.90 + 0.02 * k, 110.0, unlocks, losses=ach)
+        job(root, f"yoked/curriculum=achievement,seed={k}", ["curriculum=none", "schedule.restart_steps=[30,60]"], k,
+            1.92 + 0.01 * k, 110.0, yoked_to=f"curriculum=achievement,seed={k}", losses=curve(1.92 + 0.01 * k))
+    return root
+
+
+def test_paired_differences_against_the_baseline_with_interval_p_and_verdict(sweep):
+    report = build_report(load_runs(sweep), sweep)
+    assert report["baseline"] == "curriculum=none" and report["title"] == "yoke_demo"
+    rows = {r["variant"]: r for r in report["paired"]}
+    # the margin variant is achievement's very runs: shown and tested once
+    assert set(rows) == {"curriculum=achievement", "yoked(curriculum=achievement)"}
+    final = rows["curriculum=achievement"]["final_val_loss"]
+    # achievement 1.90, 1.92, 1.94 minus none 1.95, 1.96, 1.97: -0.05, -0.04, -0.03; mean -0.04, sd 0.01
+    assert final["values"] == pytest.approx([-0.05, -0.04, -0.03]) and final["n"] == 3
+    half = T975_2 * 0.01 / 3 ** 0.5  # 0.024841
+    assert (final["low"], final["high"]) == pytest.approx((-0.04 - half, -0.04 + half), abs=1e-6)
+    assert final["p"] == pytest.approx(sps.ttest_rel([1.90, 1.92, 1.94], [1.95, 1.96, 1.97]).pvalue)
+    assert final["verdict"] == "lower (CI excludes 0)"
+    yoked = rows["yoked(curriculum=achievement)"]["final_val_loss"]
+    # yoked 1.92, 1.93, 1.94 minus none: -0.03 each, sd 0: certain
+    assert yoked["values"] == pytest.approx([-0.03] * 3) and yoked["p"] == 0.0
+    # Holm over the two rows of the table: the smaller p (0) doubled, the larger one times 1
+    assert (yoked["p_holm"], final["p_holm"]) == (0.0, pytest.approx(final["p"]))
+    text = report_text(report)
+    assert "curriculum=achievement ≡ curriculum.margin=0.02,curriculum=achievement" in text
+    assert "-0.040 [-0.065, -0.015]" in text
+
+
+def test_the_unlocking_alone_is_the_variant_minus_its_yoked_control(sweep):
+    report = build_report(load_runs(sweep), sweep)
+    [row] = report["unlocking"]
+    assert (row["variant"], row["reference"]) == ("curriculum=achievement", "yoked(curriculum=achievement)")
+    # 1.90, 1.92, 1.94 minus 1.92, 1.93, 1.94: -0.02, -0.01, 0.00; mean -0.01, sd 0.01: the CI holds 0
+    final = row["final_val_loss"]
+    assert final["values"] == pytest.approx([-0.02, -0.01, 0.0])
+    assert final["verdict"] == "not distinguishable (n=3)"
+    assert row["lr_area"] == (110.0, 110.0)  # the control's restarts hold the LR equal
+
+
+def test_the_confounds_are_named(sweep):
+    report = build_report(load_runs(sweep), sweep)
+    lines = report["confounds"]
+    [lr] = [line for line in lines if line.startswith("LR area: curriculum=achievement ")]
+    assert "+10% the LR area of curriculum=none (110.0 vs 100.0" in lr
+    assert "yoked(curriculum=achievement) holds it equal" in lr
+    assert any(line.startswith("Identical: curriculum=achievement ≡ curriculum.margin=0.02,curriculum=achievement")
+               for line in lines)
+    assert not any(line.startswith("Tokens differ") for line in lines)  # every run trained 100 steps
+
+
+def test_excess_loss_after_each_unlock_is_paired_against_the_yoked_control(sweep):
+    rows = {e["unlock"]: e for e in excess_loss(load_runs(sweep)) if e["variant"] == "curriculum=achievement"}
+    # the spike window defaults to 5 log windows (50 steps): after the unlock at 30, steps 40..80
+    # seed k: achievement's curve is (1.90 + 0.02k) + 0.1(9 - i) with +0.05 at step 40; the control's (1.92 + 0.01k)
+    # + 0.1(9 - i): run - control per step is -0.02 + 0.01k, and +0.05 once in 5 points: mean -0.02 + 0.01k + 0.01
+    first = rows[1]["excess"]
+    assert first["values"] == pytest.approx([-0.01, 0.0, 0.01]) and rows[1]["cutoffs"] == ["32->64"]
+    # after the unlock at 60: steps 70..100 (4 points), no extra cost
+    assert rows[2]["excess"]["values"] == pytest.approx([-0.02, -0.01, 0.0])
+
+
+def test_runs_csv_and_json_hold_every_run(sweep, tmp_path):
+    report = write_report(load_runs(sweep), sweep, tmp_path / "out")
+    with open(tmp_path / "out" / "runs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == RUN_COLUMNS
+    assert len(rows) == len(report["runs"]) == 12
+    ach0 = next(r for r in rows if r["label"] == "curriculum=achievement,seed=0")
+    assert (ach0["final_val_loss"], ach0["lr_area"], ach0["unlock_steps"], ach0["restart_steps"]) == (
+        "1.9", "110.0", "30 60", "30 60")
+    control = next(r for r in rows if r["yoked_to"] == "curriculum=achievement,seed=1")
+    assert (control["variant"], control["seed"]) == ("yoked(curriculum=achievement)", "1")
+
+
+def test_fewer_than_three_seeds_show_values_never_a_plus_minus(sweep):
+    for k in (2,):
+        for path in sweep.glob(f"*seed={k}"):
+            (path / "events.jsonl").unlink()  # seed 2 never finished anywhere
+    report = build_report(load_runs(sweep), sweep)
+    text = report_text(report)
+    assert "±" not in text.split("Paired differences")[1].split("Confounds")[0]
+    row = {r["variant"]: r for r in report["paired"]}["curriculum=achievement"]["final_val_loss"]
+    assert row["n"] == 2 and row["low"] is not None  # the interval is computed, but not shown under 3 pairs
+    assert "-0.050, -0.040" in text and "too few seeds (n=2)" in text
+
+
+def test_an_unknown_baseline_is_one_clear_error(sweep):
+    with pytest.raises(ValueError, match=r"--baseline 'curriculum=oops' is not a variant of this sweep"):
+        build_report(load_runs(sweep), sweep, baseline="curriculum=oops")
+    report = build_report(load_runs(sweep), sweep, baseline="curriculum=achievement")
+    assert report["baseline"] == "curriculum=achievement"
+    assert [r["variant"] for r in report["paired"]] == ["curriculum=none", "yoked(curriculum=achievement)"]
