@@ -6,7 +6,10 @@
     shows it;
   - any UTF-8 file or folder of your own, with --text PATH (repeatable), named by the path.
 
-    python -m bicameral.evaluate CHECKPOINT [--text PATH ...] [--batches 16] [--json out.json]
+    python -m bicameral.evaluate CHECKPOINT [--text PATH ...] [--batches N] [--json out.json]
+
+By default every text is scored whole: each non-overlapping window of the model's context, once.
+--batches N scores N batches of evenly spaced windows instead, a quicker estimate.
 """
 
 import argparse
@@ -20,7 +23,7 @@ from omegaconf import OmegaConf
 from bicameral.build import build_data
 from bicameral.checkpoint import load_checkpoint
 from bicameral.corpus import CorpusError, text_file_tokens
-from bicameral.data import val_batches
+from bicameral.data import val_batches, windows
 from bicameral.errors import exit_on_bad_input
 from bicameral.model import LanguageModel
 from bicameral.sample import load_model
@@ -34,13 +37,26 @@ def python_docs_tokens() -> np.ndarray:
     return ByteTokenizer().encode("\n\n".join(topics[key] for key in sorted(topics)))
 
 
+def whole_text_batches(tokens: torch.Tensor, batch_size: int, seq_len: int):
+    """Every non-overlapping window of `tokens` in order, batch_size at a time: the whole text, each target once."""
+    starts = torch.arange(0, len(tokens) - seq_len, seq_len)  # the last start whose window still has a target
+    for chunk in starts.split(batch_size):
+        yield windows(tokens, chunk, seq_len)
+
+
 @torch.no_grad()
-def loss_per_byte(model: LanguageModel, tokens: torch.Tensor, batch_size: int, n_batches: int) -> float:
-    """Mean next-byte cross-entropy (nats) over fixed, evenly spaced windows of `tokens`."""
+def loss_per_byte(model: LanguageModel, tokens: torch.Tensor, batch_size: int, n_batches: int | None) -> float:
+    """Mean next-byte cross-entropy (nats): over the whole text (n_batches None), else over n_batches batches
+    of fixed, evenly spaced windows."""
     device = next(model.parameters()).device
-    losses = [model(x.to(device), y.to(device)).loss.item()
-              for x, y in val_batches(tokens, batch_size, model.cfg.seq_len, n_batches)]
-    return sum(losses) / len(losses)
+    seq_len = model.cfg.seq_len
+    batches = (whole_text_batches(tokens, batch_size, seq_len) if n_batches is None
+               else val_batches(tokens, batch_size, seq_len, n_batches))
+    total, count = 0.0, 0
+    for x, y in batches:  # (B, T) each; the last whole-text batch may be short, so weigh by windows
+        total += model(x.to(device), y.to(device)).loss.item() * len(x)
+        count += len(x)
+    return total / count
 
 
 def user_text_tokens(path: str, seq_len: int) -> torch.Tensor:
@@ -52,7 +68,7 @@ def user_text_tokens(path: str, seq_len: int) -> torch.Tensor:
     return torch.from_numpy(tokens)
 
 
-def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int = 16, device: str = "cpu",
+def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None, device: str = "cpu",
              texts: list[str] = ()) -> dict:
     """{corpus: {"nats_per_byte", "bits_per_byte"}} for the held-out split, the unseen corpus and
     every path in `texts`."""
@@ -75,7 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--batches", type=int, default=16)
+    parser.add_argument("--batches", type=int, default=None,
+                        help="score this many batches of evenly spaced windows (default: each text whole)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--text", action="append", default=[], metavar="PATH",
                         help="also score this UTF-8 file or folder of text files (repeatable)")

@@ -1,71 +1,87 @@
 """Held-out evaluation and samples for every run of a study (or any sweep dir):
 
-    python experiments/study_report.py multirun/study/<date_time> [--out experiments/results]
+    python experiments/study_report.py multirun/study/<date_time> [--out experiments/results] [--batches N]
 
-For each run with a checkpoint: loss in nats/byte and bits/byte on the held-out Shakespeare split
-and on the unseen Python docs (bicameral/evaluate.py), aggregated per variant as mean ± sample std
-over seeds; then a sample from each variant's first seed (same prompt, temperature, top-k and seed).
+For each finished run with a checkpoint: loss in nats/byte and bits/byte on the held-out Shakespeare split
+and on the unseen Python docs, each scored whole by default (bicameral/evaluate.py). Kept per run, so each
+variant's paired difference to the baseline (same seed) comes with its 95% interval, as in the sweep's own
+report; then a sample from each variant's first seed (same prompt, temperature, top-k and seed).
 """
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from any cwd without an install
+import torch
 
-import torch  # noqa: E402
-
-from bicameral.checkpoint import load_checkpoint  # noqa: E402
-from bicameral.compare import format_stat, format_table, load_runs, mean_spread  # noqa: E402
-from bicameral.errors import exit_on_bad_input  # noqa: E402
-from bicameral.evaluate import evaluate  # noqa: E402
-from bicameral.sample import generate, load_model  # noqa: E402
-from bicameral.tokenizer import ByteTokenizer  # noqa: E402
+from bicameral.checkpoint import load_checkpoint
+from bicameral.errors import exit_on_bad_input
+from bicameral.evaluate import evaluate
+from bicameral.report.paired import difference
+from bicameral.report.runs import load_runs
+from bicameral.report.summary import mean_spread, pick_baseline
+from bicameral.report.tables import format_difference, format_stat, format_table
+from bicameral.sample import generate, load_model
+from bicameral.tokenizer import ByteTokenizer
 
 CORPORA = ("shakespeare-val", "python-docs")
+UNIT = "nats_per_byte"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root")
     parser.add_argument("--out", default=None, help="write study_eval.md and study_eval.json here")
+    parser.add_argument("--baseline", default=None, help="the variant the others are measured against")
+    parser.add_argument("--batches", type=int, default=None,
+                        help="score this many batches of evenly spaced windows (default: each text whole)")
     parser.add_argument("--prompt", default="ROMEO:")
     parser.add_argument("--tokens", type=int, default=240)
     args = parser.parse_args(argv)
 
-    groups: dict[str, list[dict]] = {}
-    samples: dict[str, str] = {}
+    runs = [r for r in load_runs(args.root) if r.status == "finished" and (r.path / "checkpoint.pt").exists()]
+    per_run, samples = [], {}
     tokenizer = ByteTokenizer()
-    for run in load_runs(args.root):
+    for i, run in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {run.label}", flush=True)
         checkpoint = run.path / "checkpoint.pt"
-        if run.status != "finished" or not checkpoint.exists():
-            continue
-        groups.setdefault(run.variant, []).append(evaluate(str(checkpoint)))
+        per_run.append({"label": run.label, "variant": run.variant, "seed": run.seed,
+                        **evaluate(str(checkpoint), n_batches=args.batches)})
         if run.variant not in samples:
             model = load_model(load_checkpoint(checkpoint), torch.device("cpu"))
             prompt = torch.from_numpy(tokenizer.encode(args.prompt)).long()[None]  # (1, T0)
             out = generate(model, prompt, args.tokens, 0.8, 40, torch.Generator().manual_seed(0))
             samples[run.variant] = tokenizer.decode(out[0].tolist())
 
-    headers = ["variant", "n", *[f"{c} {unit}" for c in CORPORA for unit in ("nats/byte", "bits/byte")]]
+    variants = list(dict.fromkeys(r["variant"] for r in per_run))
+    baseline = pick_baseline(runs, args.baseline)
+    by_seed = {v: {r["seed"]: r for r in per_run if r["variant"] == v} for v in variants}
+    headers = ["variant", "n", *[f"{c} nats/byte" for c in CORPORA],
+           *[f"{c} minus {baseline} [95% CI]" for c in CORPORA]]
     rows, summary = [], {}
-    for group, results in groups.items():
-        stats = {f"{c}/{u}": mean_spread([r[c][u] for r in results]) for c in CORPORA
-                 for u in ("nats_per_byte", "bits_per_byte")}
-        summary[group] = stats
-        rows.append([group, str(len(results)), *[format_stat(s, len(results), 3) for s in stats.values()]])
+    for v in variants:
+        seeds = by_seed[v]
+        stats = {c: mean_spread([r[c][UNIT] for r in seeds.values()]) for c in CORPORA}
+        diffs = {c: difference({k: r[c][UNIT] for k, r in seeds.items()},
+                               {k: r[c][UNIT] for k, r in by_seed.get(baseline, {}).items()})
+                 if v != baseline else None for c in CORPORA}
+        summary[v] = {"stats": stats, "minus_baseline": diffs}
+        rows.append([v, str(len(seeds)), *[format_stat(stats[c], len(seeds), 3) for c in CORPORA],
+                     *[format_difference(diffs[c]) for c in CORPORA]])
     table = format_table(headers, rows, markdown=True)
-    text = [table, "", "Samples (prompt " + repr(args.prompt) + ", temperature 0.8, top-k 40, seed 0):", ""]
-    for group, sample in samples.items():
-        text += [f"**{group}**", "", "```", sample, "```", ""]
+    notes = ["Each text scored whole. ±: sample std over 3 or more seeds; under 3, each seed's value. "
+             "minus: paired over seeds (seed k against seed k), its 95% t-interval; under 3 pairs, each pair's."]
+    text = [table, "", *notes, "", "Samples (prompt " + repr(args.prompt) + ", temperature 0.8, top-k 40, seed 0):", ""]
+    for variant, sample in samples.items():
+        text += [f"**{variant}**", "", "```", sample, "```", ""]
     report = "\n".join(text)
     print(report)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "study_eval.md").write_text(report + "\n", encoding="utf-8")
-        (out / "study_eval.json").write_text(json.dumps({"groups": summary, "samples": samples}, indent=2) + "\n")
+        (out / "study_eval.json").write_text(json.dumps(
+            {"baseline": baseline, "runs": per_run, "variants": summary, "samples": samples}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Ablation models, sampling and held-out evaluation."""
 
+import json
 import math
 
 import pytest
@@ -98,11 +99,16 @@ def test_study_report_evaluates_and_samples_every_group(trained, tmp_path, capsy
     study_report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(study_report)
     path, summary = trained
-    study_report.main([str(path.parent), "--out", str(tmp_path), "--tokens", "20"])
+    study_report.main([str(path.parent), "--out", str(tmp_path), "--tokens", "20", "--batches", "2"])
     report = (tmp_path / "study_eval.md").read_text()
     [row] = [line for line in report.splitlines() if line.startswith(f"| {path.parent.name} | 1 |")]
-    assert len(row.split("|")) == 8  # group, n, then nats and bits on both corpora
+    assert len(row.split("|")) == 8  # variant, n, nats/byte on both corpora, then each minus the baseline
     assert "```\\nROMEO:" in report.replace("\n", "\\n")
+    saved = json.loads((tmp_path / "study_eval.json").read_text())
+    [run] = saved["runs"]  # each run's own values, so differences can be paired by seed
+    assert run["label"] == path.parent.name and set(run) == {"label", "variant", "seed", "shakespeare-val",
+                                                              "python-docs"}
+    assert 0 < run["python-docs"]["nats_per_byte"] < 8
 
 
 def test_kernel_leak_measures_each_level_just_before_it_unlocks(tmp_path, corpus_cache):
@@ -121,3 +127,18 @@ def test_kernel_leak_measures_each_level_just_before_it_unlocks(tmp_path, corpus
     # a narrower band leaks a larger share of the truncated kernel's energy
     assert trained[0]["mean"] > trained[1]["mean"] > trained[2]["mean"]
     assert "| trained | 8 | 5 |" in (tmp_path / "kernel_leak.md").read_text()
+
+
+def test_evaluation_scores_the_whole_text_by_default():
+    """Every non-overlapping window once: 7 windows of 64 in 500 tokens (the 8th would lack a target),
+    in batches of 3, 3 and 1, averaged by window, the same as scoring the 7 windows one by one."""
+    torch.manual_seed(0)
+    model = LanguageModel(CFG).eval()
+    tokens = torch.randint(0, 256, (500,), dtype=torch.uint8)
+    batches = list(evaluate.whole_text_batches(tokens, 3, 64))
+    assert [len(x) for x, _ in batches] == [3, 3, 1]
+    assert torch.equal(batches[0][0][1], tokens[64:128].long()) and torch.equal(batches[0][1][1], tokens[65:129].long())
+    with torch.no_grad():
+        one_by_one = [model(tokens[s:s + 64][None].long(), tokens[s + 1:s + 65][None].long()).loss.item()
+                      for s in range(0, 448, 64)]
+    assert evaluate.loss_per_byte(model, tokens, 3, None) == pytest.approx(sum(one_by_one) / 7, rel=1e-6)
