@@ -143,13 +143,19 @@ def token_warnings(summaries: list[dict]) -> list[str]:
     return [f"Tokens differ between runs, so their losses are not at the same budget: {listed}."]
 
 
-def lr_area_correlation(summaries: list[dict]) -> dict | None:
-    """Final val loss against LR area over the finished runs that are not yoked controls: how much of the
-    ranking the LR schedule alone could explain."""
+def lr_area_correlation(summaries: list[dict], baseline: str | None) -> dict | None:
+    """Mean final val loss against mean LR area over the variants (yoked controls aside) of the baseline's
+    model: how far the LR schedule alone could explain their ranking. None under 3 such variants."""
     done = [s for s in summaries if s["status"] == "finished" and s["yoked_to"] is None
             and s["lr_area"] is not None and s["final_val_loss"] is not None]
-    fit = stats.pearson([s["lr_area"] for s in done], [s["final_val_loss"] for s in done])
-    return None if fit is None else {"r": fit[0], "p": fit[1], "n": len(done)}
+    arch = next((s["arch"] for s in done if s["variant"] == baseline), None)
+    means = {}
+    for variant in dict.fromkeys(s["variant"] for s in done if arch is None or s["arch"] == arch):
+        members = [s for s in done if s["variant"] == variant]
+        means[variant] = (statistics.fmean(s["lr_area"] for s in members),
+                          statistics.fmean(s["final_val_loss"] for s in members))
+    fit = stats.pearson([m[0] for m in means.values()], [m[1] for m in means.values()])
+    return None if fit is None else {"r": fit[0], "p": fit[1], "variants": len(means)}
 
 
 def loss_at(run: Run, step: int) -> float | None:

@@ -49,6 +49,8 @@ def format_difference(cell: dict | None, decimals: int = 3) -> str:
     if cell["test"] == "paired t" and cell["n"] < MIN_SEEDS_FOR_SPREAD:
         return ", ".join(format_value(v, decimals, sign=True) for v in cell["values"])
     text = format_value(cell["mean"], decimals, sign=True)
+    if cell["n"] < MIN_SEEDS_FOR_SPREAD:  # unpaired and too few for an interval: the difference of the means
+        return text + f" (Welch, n={cell['n']})"
     if cell["low"] is not None:
         low, high = (format_value(cell[k], decimals, sign=True) for k in ("low", "high"))
         text += f" [{low}, {high}]"

@@ -47,7 +47,7 @@ def build_report(runs: list[Run], root: str | Path, target_loss: float = 2.0, ti
         "unlocking": paired.comparisons(summaries, unlocking),
         "along": paired.along_the_run(runs, against_baseline + unlocking),
         "excess": paired.excess_loss(runs),
-        "lr_area_vs_final_val": paired.lr_area_correlation(summaries),
+        "lr_area_vs_final_val": paired.lr_area_correlation(summaries, base),
     }
     report["confounds"] = confounds(report, runs, root)
     return report
@@ -68,9 +68,9 @@ def confounds(report: dict, runs: list[Run], root: str | Path) -> list[str]:
             lines.append(f"Identical runs: {', '.join(labels)} logged the same loss at every step.")
     fit = report["lr_area_vs_final_val"]
     if fit is not None:
-        lines.append(f"Across the {fit['n']} finished runs (yoked controls aside), final val loss against LR area: "
-                     f"r = {fit['r']:+.2f} (p = {fit['p']:.3g}). The closer r is to -1, the more a ranking by loss "
-                     "is a ranking by the LR schedule.")
+        lines.append(f"Across {fit['variants']} variants (yoked controls aside), mean final val loss against mean LR "
+                     f"area: r = {fit['r']:+.2f} (p = {fit['p']:.3g}). The closer r is to -1, the more a ranking by "
+                     "loss is a ranking by the LR schedule.")
     return lines
 
 

@@ -6,9 +6,9 @@ import csv
 import pytest
 from scipy import stats as sps
 
-from bicameral.report.paired import excess_loss
+from bicameral.report.paired import difference, excess_loss
 from bicameral.report.runs import load_runs
-from bicameral.report.tables import report_text
+from bicameral.report.tables import format_difference, report_text
 from bicameral.report.write import RUN_COLUMNS, build_report, write_report
 from tests.test_compare import config, write_job
 
@@ -93,6 +93,11 @@ def test_the_confounds_are_named(sweep):
     assert any(line.startswith("Identical: curriculum=achievement ≡ curriculum.margin=0.02,curriculum=achievement")
                for line in lines)
     assert not any(line.startswith("Tokens differ") for line in lines)  # every run trained 100 steps
+    # means (100, 1.96), (110, 1.92) and (110, 1.92): on one falling line
+    fit = report["lr_area_vs_final_val"]
+    assert (fit["r"], fit["variants"]) == (pytest.approx(-1.0), 3)
+    assert any(line.startswith("Across 3 variants (yoked controls aside), mean final val loss against mean LR area: "
+                               "r = -1.00") for line in lines)
 
 
 def test_excess_loss_after_each_unlock_is_paired_against_the_yoked_control(sweep):
@@ -137,3 +142,17 @@ def test_an_unknown_baseline_is_one_clear_error(sweep):
     report = build_report(load_runs(sweep), sweep, baseline="curriculum=achievement")
     assert report["baseline"] == "curriculum=achievement"
     assert [r["variant"] for r in report["paired"]] == ["curriculum=none", "yoked(curriculum=achievement)"]
+
+
+def test_seeds_that_do_not_pair_fall_back_to_welch():
+    a = {0: 1.90, 1: 1.92, 2: 1.94}
+    b = {3: 1.95, 4: 1.97, 5: 1.99}
+    cell = difference(a, b)
+    welch = sps.ttest_ind([1.90, 1.92, 1.94], [1.95, 1.97, 1.99], equal_var=False)
+    assert (cell["test"], cell["seeds"]) == ("Welch t", []) and cell["p"] == pytest.approx(welch.pvalue)
+    assert cell["mean"] == pytest.approx(-0.05) and format_difference(cell).endswith(" (Welch)")
+    # two seeds a side: the difference of the means, no interval
+    two = difference({0: 1.90, 1: 1.92}, {3: 1.95, 4: 1.97})
+    assert format_difference(two) == "-0.050 (Welch, n=2)"
+    # one shared seed and too few for Welch: that one pair
+    assert difference({0: 1.9}, {0: 2.0, 1: 2.1})["values"] == pytest.approx([-0.1])
