@@ -299,7 +299,7 @@ def test_plot_draws_each_variant_as_a_mean_with_its_seed_band(sweep, tmp_path):
     assert list(diff.get_ydata()) == pytest.approx(expected)
     assert len(ax_b.collections) == 0  # two pairs: no interval drawn
     assert "curriculum=fixed_threshold" not in {line.get_label() for line in ax_b.lines}  # ended before the half
-    assert "minus curriculum=none" in ax_b.get_title()
+    assert "minus full band, paired by seed" in ax_b.get_title()  # the baseline under its legend name
 
     # c: val loss means; d: the LR of each variant's first seed with its unlocks
     val = {line.get_label(): line for line in ax_c.lines}
@@ -325,7 +325,7 @@ def test_the_difference_panel_smooths_many_log_points(tmp_path):
     ax_b = fig.axes[1]
     [diff] = [line for line in ax_b.lines if line.get_label() == "v=a"]
     assert list(diff.get_ydata()) == pytest.approx([0.02] * 31)
-    assert "rolling mean over 3 log points" in ax_b.get_title()
+    assert "rolling mean over 3 log points" in ax_b.get_xlabel()
 
 
 def test_single_run_and_nested_job_dirs(tmp_path):

@@ -189,8 +189,9 @@ def window_mean(run: Run, start: int, steps: int) -> float | None:
 
 def excess_loss(runs: list[Run], default_window: int | None = None) -> list[dict]:
     """Per variant with yoked controls and per unlock k: run minus its yoked control (same seed, same LR) in
-    logged train loss over the spike window after the k-th unlock, paired over seeds. Unlike the spike (the
-    peak after the unlock minus the score it unlocked at), this does not grow with how steeply the loss fell."""
+    logged train loss over the spike window after the k-th unlock, paired over seeds. The spike (the peak after
+    the unlock minus the score it unlocked at) grows with how steeply the loss was falling; the control falls
+    alongside, so here that trend cancels."""
     controls = {(r.yoked_to, r.seed): r for r in runs if r.yoked_to is not None and r.status == "finished"}
     by_variant: dict[str, list[tuple[Run, Run]]] = {}
     for run in runs:
@@ -207,10 +208,9 @@ def excess_loss(runs: list[Run], default_window: int | None = None) -> list[dict
                 unlock = run.unlocks[k]
                 spike = next((s for s in run.spikes if s["step"] == unlock["step"]), None)
                 window = (spike or {}).get("window_steps") or default_window or 5 * (run.log_every or 10)
-                ours, control_loss = window_mean(run, unlock["step"], window), window_mean(control, unlock["step"],
-                                                                                          window)
-                if ours is not None and control_loss is not None:
-                    mine[run.seed], theirs[run.seed] = ours, control_loss
+                ours, yoked = (window_mean(r, unlock["step"], window) for r in (run, control))
+                if ours is not None and yoked is not None:
+                    mine[run.seed], theirs[run.seed] = ours, yoked
                 cutoffs.add(f"{unlock['from_cutoff']}->{unlock['to_cutoff']}")
             out.append({"variant": variant, "unlock": k + 1, "cutoffs": sorted(cutoffs),
                         "excess": difference(mine, theirs)})

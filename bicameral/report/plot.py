@@ -117,7 +117,7 @@ def plot_comparison(runs: list[Run], paths: list[Path], title: str, baseline: st
     ax_a.set(title="a   train loss vs tokens (mean over seeds)", xlabel="tokens", ylabel="train loss (nat/byte)")
 
     # b: the last half, paired against the baseline seed by seed
-    plot_difference(ax_b, variants, baseline, colours, style)
+    plot_difference(ax_b, variants, baseline, colours, style, labels.get(baseline, baseline))
 
     # c: val loss
     for v, b in val.items():
@@ -203,7 +203,8 @@ def paired_curve(runs: list[Run], reference: list[Run]) -> tuple[np.ndarray, np.
     return np.array(steps), np.array([series[0][0][s]["tokens"] for s in steps], dtype=float), diffs
 
 
-def plot_difference(ax, variants: dict[str, list[Run]], baseline: str | None, colours: dict, style: dict) -> None:
+def plot_difference(ax, variants: dict[str, list[Run]], baseline: str | None, colours: dict, style: dict,
+                    baseline_name: str | None = None) -> None:
     """Each variant's train loss minus the baseline's, seed by seed, over the last half of training: the mean
     paired difference and, from 3 seeds on, its 95% interval; smoothed over k log points, since their noise
     would hide 0.01 nat."""
@@ -228,6 +229,6 @@ def plot_difference(ax, variants: dict[str, list[Run]], baseline: str | None, co
         mean, low, high = interval(smoothed)
         ax.plot(tokens[half], mean, style[v], color=colours[v], lw=1.6, label=v)
         shade(ax, tokens[half], low, high, colours[v], alpha=0.15)
-    smoothed = f", rolling mean over {k} log points" if k > 1 else ""
-    ax.set(title=f"b   train loss minus {baseline}, seed by seed, last half{smoothed}", xlabel="tokens",
-           ylabel="Δ train loss (nat/byte), below 0 = better")
+    smoothed = f" (rolling mean over {k} log points)" if k > 1 else ""
+    ax.set(title=f"b   train loss minus {baseline_name or baseline}, paired by seed, last half",
+           xlabel=f"tokens{smoothed}", ylabel="Δ train loss (nat/byte), below 0 = better")

@@ -138,7 +138,7 @@ def run_sweep(sweep_dir: Path, overrides: list[str], quiet: bool = False) -> int
     the report comes once the controls have run."""
     command = [sys.executable, str(TRAIN), "-m", *overrides, f"hydra.sweep.dir={quoted(str(sweep_dir))}",
                "~hydra.callbacks.sweep_report"]
-    print(f"Sweep: {shlex.join(command[1:])}", flush=True)
+    print(f"Sweep: {' '.join(command[1:])}", flush=True)
     out = subprocess.DEVNULL if quiet else None
     return subprocess.run(command, cwd=ROOT, stdout=out, stderr=out).returncode
 
