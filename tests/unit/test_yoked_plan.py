@@ -1,0 +1,44 @@
+"""What a yoked control trains, decided without training: its command line, a preset's curriculum keys
+dropped, finished controls kept."""
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from bicameral.build import build_curriculum
+from bicameral.curriculum import NoCurriculum
+from bicameral.report import yoked
+from bicameral.report.runs import Run
+from tests.conftest import CONF_DIR
+
+
+def reference_run(overrides: list[str], path: Path = Path("sweep/job")) -> Run:
+    return Run(path=path, overrides=overrides, label="job", variant="v", status="finished", error=None,
+               curriculum="achievement", arch="bicameral", threshold=3.2, seed=1, d_model=32, n_layers=2,
+               total_steps=20, train=[], val=[], unlocks=[{"step": 5}], spikes=[], finish=None,
+               relative_path="+study=achievement_margin,seed=1", yoked_to=None, restart_steps=[5, 10, 15],
+               peak_lr=3e-3, log_every=1)
+
+
+def test_the_control_keeps_everything_but_the_curriculum_and_restarts_where_its_run_did():
+    run = reference_run(["+experiment=smoke", "+study=achievement_margin", "seed=1", "curriculum.max_steps_per_level=5",
+                         "schedule.restart_steps=[7]", "trainer.steps_per_epoch=20"])
+    overrides = yoked.yoked_overrides(run, yoked.extra_curriculum_keys(run, yoked.yoked_overrides(run)))
+    assert overrides == ["+experiment=smoke", "+study=achievement_margin", "seed=1", "trainer.steps_per_epoch=20",
+                         "curriculum=none", "~curriculum.margin", "schedule.restart_steps=[5,10,15]",
+                         "yoked_to='+study=achievement_margin,seed=1'"]
+    # it composes as train.py composes it, and builds the baseline curriculum with the run's seed and restarts
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    assert isinstance(build_curriculum(cfg.curriculum, cfg.model.seq_len), NoCurriculum)
+    assert (cfg.seed, list(cfg.schedule.restart_steps), cfg.yoked_to) == (1, [5, 10, 15], run.relative_path)
+
+
+def test_a_finished_control_is_kept_and_not_trained_again(tmp_path, capsys):
+    done = tmp_path / "yoked" / "job"
+    done.mkdir(parents=True)
+    (done / "events.jsonl").write_text('{"kind": "finish", "step": 20}\n')
+    control = yoked.Control(reference_run([]), ["seed=1"], done)
+    assert yoked.run_controls([control]) == []  # nothing failed, and nothing ran: no train.py, no run dir files
+    assert "done before, kept" in capsys.readouterr().out
+    assert sorted(p.name for p in done.iterdir()) == ["events.jsonl"]
