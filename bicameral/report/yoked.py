@@ -25,7 +25,14 @@ from pathlib import Path
 import yaml
 
 from bicameral.curriculum import NoCurriculum
-from bicameral.report.names import YOKED_KEY, override_key
+from bicameral.report.names import (
+    WANDB_GROUP_MAX,
+    YOKED_KEY,
+    override_key,
+    sweep_id,
+    sweep_tag,
+    yoked_label,
+)
 from bicameral.report.runs import Run, load_runs, read_config, select
 from bicameral.report.sweep_callback import log_to_wandb, wants_wandb
 from bicameral.report.write import report_text, write_report
@@ -69,6 +76,16 @@ def yoked_overrides(run: Run, extra_curriculum_keys: list[str] = ()) -> list[str
             f"schedule.restart_steps=[{steps}]", f"{YOKED_KEY}={quoted(run.relative_path)}"]
 
 
+def wandb_overrides(run: Run, sweep_dir: Path) -> list[str]:
+    """The control's W&B identity, as a sweep job's: its variant's group (so W&B draws its seeds as a band),
+    its name, and the sweep's tag beside the run's own tags."""
+    variant = yoked_label(run.variant)
+    tags = [*(select(read_config(run.path), "logger.tags") or []), sweep_tag(sweep_id(sweep_dir))]
+    return [f"logger.group={quoted(f'{sweep_id(sweep_dir)}/{variant}'[:WANDB_GROUP_MAX])}",
+            f"logger.name={quoted(f'{variant},seed={run.seed}')}",
+            f"logger.tags=[{','.join(quoted(str(t)) for t in tags)}]"]
+
+
 def searchpath_overrides(run: Run) -> list[str]:
     """The run's hydra.searchpath override, if it had one: a plug-in's config folder."""
     try:
@@ -104,7 +121,8 @@ def plan(sweep_dir: Path, runs: list[Run]) -> list[Control]:
             raise ValueError(f"{run.path}: a run dir with a quote in its name cannot be named in an override.")
         overrides = yoked_overrides(run)
         overrides = yoked_overrides(run, extra_curriculum_keys(run, overrides))
-        controls.append(Control(run, overrides + searchpath_overrides(run), sweep_dir / YOKED_DIR / run.relative_path))
+        overrides += wandb_overrides(run, sweep_dir) + searchpath_overrides(run)
+        controls.append(Control(run, overrides, sweep_dir / YOKED_DIR / run.relative_path))
     return controls
 
 

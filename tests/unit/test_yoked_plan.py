@@ -42,3 +42,20 @@ def test_a_finished_control_is_kept_and_not_trained_again(tmp_path, capsys):
     assert yoked.run_controls([control]) == []  # nothing failed, and nothing ran: no train.py, no run dir files
     assert "done before, kept" in capsys.readouterr().out
     assert sorted(p.name for p in done.iterdir()) == ["events.jsonl"]
+
+
+def test_the_control_joins_its_variants_w_and_b_group_and_the_sweeps_tag(tmp_path):
+    job = tmp_path / "multirun" / "demo" / "curriculum=achievement,seed=1"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "config.yaml").write_text("logger:\n  tags: [mine]\n")
+    run = reference_run(["curriculum=achievement", "seed=1"], path=job)
+    run.variant = "curriculum=achievement"
+    overrides = yoked.wandb_overrides(run, tmp_path / "multirun" / "demo")
+    assert overrides == ["logger.group='multirun/demo/yoked(curriculum=achievement)'",
+                         "logger.name='yoked(curriculum=achievement),seed=1'",
+                         "logger.tags=['mine','sweep=multirun/demo']"]
+    # the quoted values parse as Hydra reads a command line
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["+experiment=smoke", *overrides])
+    assert (cfg.logger.group, list(cfg.logger.tags)) == ("multirun/demo/yoked(curriculum=achievement)",
+                                                         ["mine", "sweep=multirun/demo"])
