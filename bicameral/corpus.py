@@ -139,6 +139,9 @@ def shakespeare_tokens(cache_dir: str | os.PathLike | None = None) -> np.ndarray
 # Any local UTF-8 file or folder
 
 
+MAX_TEXT_BYTES = 1 << 30  # a text corpus is read whole, and its tokens held in memory on every rank
+
+
 def _read_utf8(path: Path, key: str) -> str:
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
@@ -160,6 +163,9 @@ def text_file_tokens(path: str | os.PathLike, key: str = "data.path") -> np.ndar
     root = Path(path).expanduser()
     if not root.exists():
         raise CorpusError(f"Corpus path {root} does not exist. Fix: set {key} to a UTF-8 file or folder.")
+    if not root.is_dir() and not root.is_file():
+        raise CorpusError(f"Corpus path {root} is not a regular file or folder (a FIFO, socket or device), so "
+                          f"reading it may block or never end. Fix: set {key} to a UTF-8 file or folder.")
     if root.is_dir():
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
         if not files:
@@ -167,9 +173,13 @@ def text_file_tokens(path: str | os.PathLike, key: str = "data.path") -> np.ndar
                 f"Corpus folder {root} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))}). "
                 f"Fix: point {key} at a folder of UTF-8 text."
             )
-        text = "\n\n".join(_read_utf8(p, key) for p in files)
     else:
-        text = _read_utf8(root, key)
+        files = [root]
+    size = sum(p.stat().st_size for p in files)
+    if size > MAX_TEXT_BYTES:
+        raise CorpusError(f"Corpus {root} is {size / 2**30:.1f} GiB, over the {MAX_TEXT_BYTES / 2**30:g} GiB a text "
+                          f"corpus may have: it is read whole into memory. Fix: point {key} at a smaller text.")
+    text = "\n\n".join(_read_utf8(p, key) for p in files)
     if not text.strip():
         raise CorpusError(f"Corpus {root} is empty. Fix: point {key} at a non-empty UTF-8 text.")
     return ByteTokenizer().encode(text)

@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 from bicameral.build import build_data
 from bicameral.checkpoint import load_checkpoint
+from bicameral.cli import positive_int
 from bicameral.corpus import CorpusError, text_file_tokens
 from bicameral.data import val_batches, windows
 from bicameral.errors import exit_on_bad_input
@@ -90,8 +91,8 @@ def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None,
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--batches", type=int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--batches", type=positive_int, default=None,
                         help="score this many batches of evenly spaced windows (default: each text whole)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--text", action="append", default=[], metavar="PATH",

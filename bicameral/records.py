@@ -5,7 +5,8 @@ stopped attempt wrote after S are cut first (S = 0 for a run that starts fresh i
 already has records, as after a kill before the first save): every row or event with `step > S` goes, whatever its
 kind (train, val, unlock, skip, and a finish, failed or preempted record after S). Records at or
 before S stay, terminal ones included: they are what happened up to the checkpoint. A line torn by
-a kill mid-write goes too. Each file is rewritten atomically (temp file, fsync, rename), so a crash
+a kill mid-write goes too, and so does a line whose bytes are not UTF-8 (named in the log): a
+damaged record never blocks a resume. Each file is rewritten atomically (temp file, fsync, rename), so a crash
 during the cut leaves the old file or the new one, never a mix.
 """
 
@@ -51,6 +52,17 @@ def _replace_atomically(path: Path, lines: list[str]) -> None:
         os.close(folder)
 
 
+def _read_lines(path: Path) -> list[str | None]:
+    """The file's lines with their endings; None for a line whose bytes are not UTF-8."""
+    lines = []
+    for raw in path.read_bytes().splitlines(keepends=True):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(None)
+    return lines
+
+
 def cut_after(run_dir: str | os.PathLike, step: int) -> dict[str, int]:
     """Cut the records after `step` from the run dir's JSONL files; {file name: lines cut}."""
     run_dir = Path(run_dir)
@@ -59,9 +71,11 @@ def cut_after(run_dir: str | os.PathLike, step: int) -> dict[str, int]:
         path = run_dir / name
         if not path.exists():
             continue
-        with open(path, encoding="utf-8", newline="") as f:
-            lines = f.readlines()
-        kept = [line for line in lines if not _after(line, step)]
+        lines = _read_lines(path)
+        damaged = [i + 1 for i, line in enumerate(lines) if line is None]
+        if damaged:
+            log.warning(f"{path}: line(s) {', '.join(map(str, damaged))} are not UTF-8 (damaged); cut")
+        kept = [line for line in lines if line is not None and not _after(line, step)]
         if len(kept) < len(lines):
             _replace_atomically(path, kept)
             cut[name] = len(lines) - len(kept)

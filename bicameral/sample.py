@@ -5,6 +5,7 @@ import argparse
 import torch
 
 from bicameral.checkpoint import load_checkpoint
+from bicameral.cli import non_negative_float, positive_int
 from bicameral.errors import exit_on_bad_input
 from bicameral.model import LanguageModel, ModelConfig
 from bicameral.tokenizer import ByteTokenizer
@@ -41,10 +42,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("checkpoint")
     parser.add_argument("--prompt", default="\n")
-    parser.add_argument("--tokens", type=int, default=300, help="bytes to generate")
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
-    parser.add_argument("--top-k", type=int, default=40)
-    parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--tokens", type=positive_int, default=300, help="bytes to generate")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.8, help="0 = greedy")
+    parser.add_argument("--top-k", type=positive_int, default=40)
+    parser.add_argument("--samples", type=positive_int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)

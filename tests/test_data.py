@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -93,3 +96,21 @@ def test_val_batches_are_fixed():
     first = [x for x, _ in val_batches(tokens, 4, 32, 3)]
     again = [x for x, _ in val_batches(tokens, 4, 32, 3)]
     assert len(first) == 3 and all(torch.equal(a, b) for a, b in zip(first, again))
+
+
+def test_a_fifo_or_device_as_the_corpus_is_refused_before_it_is_read(tmp_path):
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)  # opening it to read would block until a writer came: it must never be opened
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(CorpusError, match=r"is not a regular file or folder \(a FIFO, socket or device\).*"
+                                              r"Fix: set --text to a UTF-8 file or folder"):
+            text_file_tokens(path, key="--text")
+
+
+def test_a_corpus_over_the_size_limit_is_refused_naming_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr("bicameral.corpus.MAX_TEXT_BYTES", 2**30 // 4)
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:  # sparse: the size is what is checked, nothing is read
+        f.truncate(2**30 // 2)
+    with pytest.raises(CorpusError, match=r"big\.txt is 0\.5 GiB, over the 0.25 GiB a text corpus may have"):
+        text_file_tokens(big)
