@@ -101,6 +101,9 @@ def _safe_load(path: Path):
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint's state, or a CheckpointError naming the file and what is wrong with it."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f"Checkpoint {path} is a folder, not a file. Fix: pass the checkpoint file in it, "
+                              f"e.g. {path / 'checkpoint.pt'}.")
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist. Fix: pass an existing file to trainer.resume.")
     state = _safe_load(path)

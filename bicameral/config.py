@@ -114,6 +114,8 @@ def check_config(cfg) -> None:
     lr = o.get("lr")
     _require(lr is None or (isinstance(lr, int | float) and lr > 0), f"optimizer.lr={lr} must be > 0.")
     _require(t.grad_clip is None or t.grad_clip > 0, f"trainer.grad_clip={t.grad_clip} must be > 0 or null.")
+    _require(t.stop_at is None or t.stop_at >= 1,
+             f"trainer.stop_at={t.stop_at} must be >= 1, or null to train to the end.")
     _require(t.precision in ("auto", "bf16", "fp32"), f"trainer.precision={t.precision!r}: use auto, bf16 or fp32.")
     backend = cfg.logger.backend
     _require(backend in ("wandb", "none"), f"logger.backend={backend!r}: use logger=wandb or logger=none.")

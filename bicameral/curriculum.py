@@ -152,7 +152,10 @@ class Curriculum:
         steps_in_level = step - self.level_start_step
         if steps_in_level < self.min_steps_per_level:
             return None
-        if self.ready(step, score):
+        decision = self.ready(step, score)
+        if type(decision).__name__ not in ("bool", "bool_"):  # "False" or a tensor would read as a yes
+            raise CurriculumError(f"{type(self).__name__}.ready returned {decision!r}; it must return True or False.")
+        if decision:
             return self._unlock(step, score, reason=self.reason())
         if self.max_steps_per_level is not None and steps_in_level >= self.max_steps_per_level:
             return self._unlock(step, score, reason="max_steps")

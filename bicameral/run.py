@@ -134,7 +134,9 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     try:
         summary = trainer.fit(stop_at=stop_at)
     except Preempted as stop:  # checkpointed: a rerun in the same run dir resumes (trainer.resume=auto)
-        log.warning(f"{stop}: checkpoint saved, run again to resume")
+        saved = "checkpoint saved, run again to resume" if checkpoint is not None else \
+            "no checkpoint (trainer.ckpt=null), so a rerun starts over"
+        log.warning(f"{stop}: {saved}")
         trackers.on_fail(trainer.step, str(stop), kind="preempted", unlocks=trainer.unlock_history())
         raise
     except BaseException as err:  # recorded as failed everywhere, then raised as it was

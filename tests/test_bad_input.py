@@ -65,6 +65,7 @@ BAD_VALUES = [
     (["model.kernel_len=100"], "model.kernel_len=100 must be in 1..seq_len=64"),
     (["model.arch=transformer"], "has no frequency path. Fix: add curriculum=none"),
     (["model.seq_len=4000000"], "too short for seq_len=4000000"),  # seq_len larger than the corpus
+    (["trainer.stop_at=-1"], "trainer.stop_at=-1 must be >= 1, or null to train to the end"),
 ]
 
 
@@ -249,3 +250,9 @@ def test_cuda_on_a_machine_without_it_fails_at_start(tmp_path, corpus_cache, mon
                        "Fix: trainer.device=auto or cpu."):
         train(compose_cfg("trainer.device=cuda"), tmp_path)
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_resume_from_a_folder_names_the_file_to_pass(tmp_path, corpus_cache):
+    with pytest.raises(BicameralError, match=f"Checkpoint {tmp_path} is a folder, not a file. Fix: pass the "
+                       "checkpoint file in it"):
+        train(compose_cfg(f"trainer.resume={tmp_path}"), tmp_path / "run")

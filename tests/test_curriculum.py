@@ -131,3 +131,18 @@ def test_levels_default_and_validation():
         FixedThreshold(levels=LEVELS, thresholds=[3.0])
     with pytest.raises(CurriculumError, match="unlock_threshold"):
         Achievement(levels=LEVELS, unlock_threshold=0)
+
+
+def test_a_plug_in_whose_ready_returns_no_bool_fails_naming_it():
+    """The string "False" is truthy: read as a yes it would unlock; it must be refused, not obeyed."""
+    from dataclasses import dataclass
+
+    from bicameral.curriculum import Curriculum, CurriculumError
+
+    @dataclass(kw_only=True)
+    class Sloppy(Curriculum):
+        def ready(self, step, score):
+            return "False"
+
+    with pytest.raises(CurriculumError, match=r"Sloppy\.ready returned 'False'; it must return True or False\."):
+        Sloppy(levels=[8, 16]).observe(10, 3.0)
