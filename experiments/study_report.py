@@ -54,20 +54,22 @@ def main(argv: list[str] | None = None) -> None:
             samples[run.variant] = tokenizer.decode(out[0].tolist())
 
     variants = list(dict.fromkeys(r["variant"] for r in per_run))
+    # a run on another corpus has no shakespeare-val: compare what every run was scored on
+    corpora = [c for c in CORPORA if all(c in r for r in per_run)]
     baseline = pick_baseline(runs, args.baseline)
     by_seed = {v: {r["seed"]: r for r in per_run if r["variant"] == v} for v in variants}
-    headers = ["variant", "n", *[f"{c} nats/byte" for c in CORPORA],
-           *[f"{c} minus {baseline} [95% CI]" for c in CORPORA]]
+    headers = ["variant", "n", *[f"{c} nats/byte" for c in corpora],
+               *[f"{c} minus {baseline} [95% CI]" for c in corpora]]
     rows, summary = [], {}
     for v in variants:
         seeds = by_seed[v]
-        stats = {c: mean_spread([r[c][UNIT] for r in seeds.values()]) for c in CORPORA}
+        stats = {c: mean_spread([r[c][UNIT] for r in seeds.values()]) for c in corpora}
         diffs = {c: difference({k: r[c][UNIT] for k, r in seeds.items()},
                                {k: r[c][UNIT] for k, r in by_seed.get(baseline, {}).items()})
-                 if v != baseline else None for c in CORPORA}
+                 if v != baseline else None for c in corpora}
         summary[v] = {"stats": stats, "minus_baseline": diffs}
-        rows.append([v, str(len(seeds)), *[format_stat(stats[c], len(seeds), 3) for c in CORPORA],
-                     *[format_difference(diffs[c]) for c in CORPORA]])
+        rows.append([v, str(len(seeds)), *[format_stat(stats[c], len(seeds), 3) for c in corpora],
+                     *[format_difference(diffs[c]) for c in corpora]])
     table = format_table(headers, rows, markdown=True)
     notes = ["Each text scored whole. ±: sample std over 3 or more seeds; under 3, each seed's value. "
              "minus: paired over seeds (seed k against seed k), its 95% t-interval; under 3 pairs, each pair's."]

@@ -142,3 +142,26 @@ def test_evaluation_scores_the_whole_text_by_default():
         one_by_one = [model(tokens[s:s + 64][None].long(), tokens[s + 1:s + 65][None].long()).loss.item()
                       for s in range(0, 448, 64)]
     assert evaluate.loss_per_byte(model, tokens, 3, None) == pytest.approx(sum(one_by_one) / 7, rel=1e-6)
+
+
+def test_evaluation_never_follows_paths_in_the_checkpoint(trained, tmp_path):
+    """A checkpoint is data: its data.cache_dir is not written to, and its data.path (a FIFO here, which would
+    hang a reader) is not opened; the run's held-out split is rebuilt only for the embedded corpus."""
+    import os
+
+    from bicameral.checkpoint import save_checkpoint
+
+    path, _ = trained
+    state = load_checkpoint(path)
+    elsewhere = tmp_path / "not" / "here"
+    state["config"]["data"]["cache_dir"] = str(elsewhere)
+    save_checkpoint(state, tmp_path / "cache.pt")
+    results = evaluate.evaluate(str(tmp_path / "cache.pt"), batch_size=4, n_batches=1)
+    assert "shakespeare-val" in results and not elsewhere.exists()
+
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    state["config"]["data"] = {**state["config"]["data"], "source": "text_file", "path": str(fifo)}
+    save_checkpoint(state, tmp_path / "fifo.pt")
+    results = evaluate.evaluate(str(tmp_path / "fifo.pt"), batch_size=4, n_batches=1)
+    assert set(results) == {"python-docs"}  # and it returned: the FIFO was never opened
