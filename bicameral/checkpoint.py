@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bicameral.errors import BicameralError, exit_on_bad_input
@@ -29,6 +30,33 @@ REQUIRED_KEYS = ("model", "optimizer", "schedule", "curriculum", "step", "rng", 
 
 class CheckpointError(BicameralError, RuntimeError):
     """A checkpoint that cannot be resumed from; the message names the file and the problem."""
+
+
+# what torch.load(weights_only=True) reads back, besides dicts, lists and tuples of them
+PLAIN = (torch.Tensor, bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
+
+
+def plain(value, where: str):
+    """value as a safe load reads it back: numpy scalars become Python numbers and numpy arrays tensors; any
+    other type fails now, at the save, naming the component and key, not at the next resume. Containers
+    with nothing to convert are returned as they are (a model's state_dict keeps its _metadata)."""
+    if isinstance(value, np.generic):  # np.float64 passes for a float, but unpickling it needs numpy
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, dict):
+        items = {k: plain(v, f"{where}.{k}") for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list | tuple):
+        items = [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, PLAIN):
+        return value
+    raise CheckpointError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which a safe load "
+                          "(torch.load weights_only) cannot read. Fix: keep only tensors, numbers, strings, lists "
+                          "and dicts in a component's state_dict.")
 
 
 def previous_path(path: Path) -> Path:
@@ -113,16 +141,30 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
-def newest_valid_checkpoint(run_dir: str | os.PathLike, name: str) -> tuple[Path, dict] | None:
-    """For trainer.resume=auto: the loadable checkpoint with the highest step in run_dir, or None."""
+def damaged_path(path: Path) -> Path:
+    """checkpoint.pt -> checkpoint.damaged.pt: where an unloadable checkpoint is set aside, kept for a look."""
+    return path.with_name(f"{path.stem}.damaged{path.suffix}")
+
+
+def checkpoints_in(run_dir: str | os.PathLike, name: str) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
+    """The run dir's checkpoint and its previous one: (path, state) of those that load, and (path, why) of each
+    one that exists but does not."""
     path = Path(run_dir) / name
-    found = []
+    loaded, damaged = [], []
     for candidate in (path, previous_path(path)):
+        if not candidate.exists():
+            continue  # a save killed between its two renames leaves only the previous one
         try:
-            found.append((candidate, load_checkpoint(candidate)))
-        except CheckpointError:
-            continue  # missing, or torn by a crash: the other one is the fallback
-    return max(found, key=lambda item: item[1]["step"], default=None)
+            loaded.append((candidate, load_checkpoint(candidate)))
+        except CheckpointError as err:
+            damaged.append((candidate, str(err)))
+    return loaded, damaged
+
+
+def newest_valid_checkpoint(run_dir: str | os.PathLike, name: str) -> tuple[Path, dict] | None:
+    """The loadable checkpoint with the highest step in run_dir, or None."""
+    loaded, _ = checkpoints_in(run_dir, name)
+    return max(loaded, key=lambda item: item[1]["step"], default=None)
 
 
 # -- converting checkpoints written before the safe format ----------------------------------------
@@ -142,7 +184,7 @@ def upgrade(old: str | os.PathLike, new: str | os.PathLike) -> None:
         state["rng"] = rng.from_pickled(state["rng"])
     if "loop" not in state:  # the layout before every component saved its own state
         state = component_layout(state)
-    save_checkpoint(state, new)
+    save_checkpoint({k: plain(v, k) for k, v in state.items()}, new)  # e.g. a plug-in's numpy scalars
     load_checkpoint(new)  # the proof: it now loads with weights_only=True
 
 

@@ -18,7 +18,13 @@ from bicameral.build import (
     build_schedule,
     qualified_name,
 )
-from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, remove_torn_saves
+from bicameral.checkpoint import (
+    CheckpointError,
+    checkpoints_in,
+    damaged_path,
+    load_checkpoint,
+    remove_torn_saves,
+)
 from bicameral.config import ConfigError, check_config
 from bicameral.distributed import init_distributed
 from bicameral.fingerprint import check_resume, run_fingerprint
@@ -64,13 +70,28 @@ def ensure_writable(run_dir: Path) -> None:
 
 
 def find_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | None]:
-    """The checkpoint to continue from: trainer.resume's file, or with auto the newest valid one in run_dir."""
+    """The checkpoint to continue from: trainer.resume's file, or with auto the newest loadable one in run_dir.
+
+    A checkpoint that exists but does not load is never passed over quietly: alone, it stops the run (a fresh
+    start would cut the run's records); beside a loadable one, it is set aside as <name>.damaged<suffix>, so
+    no later save rotates it over the good one, and the log says so."""
     if cfg.resume is None:
         return None, None
     if cfg.resume != "auto":
         return Path(cfg.resume), load_checkpoint(cfg.resume)
-    found = newest_valid_checkpoint(run_dir, cfg.ckpt) if cfg.ckpt else None
-    return found if found is not None else (None, None)
+    if not cfg.ckpt:
+        return None, None
+    loaded, damaged = checkpoints_in(run_dir, cfg.ckpt)
+    if damaged and not loaded:
+        raise CheckpointError(f"{damaged[0][1]} No other checkpoint in {run_dir} to resume from, and a fresh start "
+                              "would cut its records. Fix: move the file away to start over, or set "
+                              "trainer.resume=<a good checkpoint>.")
+    newest = max(loaded, key=lambda item: item[1]["step"], default=(None, None))
+    for path, why in damaged:
+        aside = damaged_path(path)
+        os.replace(path, aside)
+        log.warning(f"{why} Resuming from {newest[0]} instead; the damaged file is kept as {aside}.")
+    return newest
 
 
 @holds_run_dir_lock  # one writer per run dir, from before anything touches it until the run ends

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from bicameral import rng
-from bicameral.checkpoint import save_checkpoint
+from bicameral.checkpoint import plain, save_checkpoint
 from bicameral.data import TrainBatches
 from bicameral.distributed import Dist
 
@@ -71,7 +71,9 @@ class Checkpointer:
             self.components[name] = component
 
     def state_dict(self, step: int) -> dict:
-        return {"step": step, **{name: c.state_dict() for name, c in self.components.items()}, **self.metadata}
+        """Every component's state, as plain values a safe load reads back."""
+        return {"step": step, **{name: plain(c.state_dict(), name) for name, c in self.components.items()},
+                **self.metadata}
 
     def load_state_dict(self, state: dict) -> None:
         for name, component in self.components.items():

@@ -89,6 +89,21 @@ def test_resume_auto_picks_the_newest_valid_checkpoint_and_says_which(tmp_path, 
     summary = train(cfg_for(), tmp_path, stop_at=10)
     assert f"Resumed from {tmp_path / 'checkpoint.prev.pt'} at step 4" in caplog.text
     assert summary["step"] == 10
+    # the damaged file was named, and set aside: the next save did not rotate it over the good one
+    assert f"Checkpoint {latest} cannot be read" in caplog.text and "the damaged file is kept as" in caplog.text
+    assert (tmp_path / "checkpoint.damaged.pt").stat().st_size == 1000
+    assert load_checkpoint(tmp_path / "checkpoint.prev.pt")["step"] in (4, 8)  # a good one, never the torn one
+
+
+def test_a_damaged_checkpoint_with_nothing_to_fall_back_on_stops_the_run(tmp_path, corpus_cache):
+    train(cfg_for(), tmp_path, stop_at=4)  # one checkpoint, no previous one
+    latest = tmp_path / "checkpoint.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    records = (tmp_path / "metrics.jsonl").read_bytes()
+    with pytest.raises(CheckpointError, match=f"Checkpoint {latest} cannot be read: .* No other checkpoint in "
+                       f"{tmp_path} to resume from, and a fresh start would cut its records. Fix: move the file away"):
+        train(cfg_for(), tmp_path, stop_at=8)
+    assert (tmp_path / "metrics.jsonl").read_bytes() == records  # nothing cut, nothing trained
 
 
 # -- 2. exact resume ------------------------------------------------------------------------------
