@@ -12,11 +12,12 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from bicameral import rng
-from bicameral.checkpoint import plain, save_checkpoint
+from bicameral.checkpoint import CheckpointError, plain, save_checkpoint
 from bicameral.data import TrainBatches
 from bicameral.distributed import Dist
 
 log = logging.getLogger("bicameral")
+FAILED_SAVES_IN_A_ROW = 3  # a disk that stays full ends the run, not only one error line per save
 
 
 @runtime_checkable
@@ -63,6 +64,8 @@ class Checkpointer:
         self.path = Path(path) if path is not None else None  # None: no checkpoints
         self.metadata = metadata or {}  # plain values saved alongside, e.g. the resolved config
         self.components: dict[str, Stateful] = {}
+        self.failed_in_a_row = 0
+        self.last_saved_step: int | None = None  # of the newest checkpoint on disk: saved, or resumed from
 
     def track(self, **components: Stateful) -> None:
         for name, component in components.items():
@@ -80,11 +83,25 @@ class Checkpointer:
             if name not in state:
                 raise KeyError(f"no {name} state")
             component.load_state_dict(state[name])
+        self.last_saved_step = state["step"]
 
-    def save(self, state: dict) -> None:
-        """Write `state` atomically; a failed write (a full disk) keeps the previous checkpoint."""
-        try:
-            save_checkpoint(state, self.path)
-        except OSError as err:
-            log.error(f"Checkpoint save at step {state['step']} failed ({err.strerror or err}); "
-                      f"the previous checkpoint at {self.path} is kept.")
+    def save(self, state: dict, final: bool = False) -> None:
+        """Write `state` atomically; a failed write keeps the previous checkpoint. A failure is retried once,
+        then counted: the run's last save failing (`final`), or FAILED_SAVES_IN_A_ROW in a row, ends the run,
+        naming the last good checkpoint, rather than report success over work that was not kept."""
+        step = state["step"]
+        for _ in range(2):  # a transient error costs nothing
+            try:
+                save_checkpoint(state, self.path)
+                self.failed_in_a_row, self.last_saved_step = 0, step
+                return
+            except OSError as err:
+                reason = err.strerror or str(err)
+        self.failed_in_a_row += 1
+        kept = (f"the last good checkpoint is {self.path} at step {self.last_saved_step}"
+                if self.last_saved_step is not None else "no checkpoint was saved before it")
+        if final or self.failed_in_a_row >= FAILED_SAVES_IN_A_ROW:
+            when = "the run's last save" if final else f"{self.failed_in_a_row} saves in a row"
+            raise CheckpointError(f"Checkpoint save at step {step} failed ({reason}), {when}; {kept}. Fix: free space "
+                                  f"in {self.path.parent} (or make it writable), then rerun to resume.")
+        log.error(f"Checkpoint save at step {step} failed ({reason}), retried once; {kept}.")

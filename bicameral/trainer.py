@@ -169,10 +169,10 @@ class Trainer:
                     self.validate()
                 due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
                 if due:
-                    self.save()
+                    self.save(final=self.step == end)
                 if self._stop_requested(stop):
                     if cfg.ckpt and not due:
-                        self.save()
+                        self.save(final=True)  # the run stops on it: it must be there
                     stop.pass_on()
                     raise Preempted(self.step)
         if self.step == self.total_steps:  # the run's real end closes a spike window still open
@@ -303,7 +303,8 @@ class Trainer:
         self.lr = self.schedule.get_last_lr()[0]
         self.model.set_cutoff(self.curriculum.cutoff)
 
-    def save(self) -> None:
+    def save(self, final: bool = False) -> None:
+        """Checkpoint every component; `final`: the run stops after it, so its failure fails the run."""
         state = self.checkpointer.state_dict(self.step)  # every rank takes part: data orders are gathered
         if self.dist.is_main:
-            self.checkpointer.save(state)
+            self.checkpointer.save(state, final)

@@ -220,22 +220,37 @@ def test_wandb_failing_mid_run_is_dropped_with_one_warning(tmp_path, corpus_cach
     assert len(rows(tmp_path)) == 4
 
 
-def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, corpus_cache, monkeypatch, caplog):
-    real_save, saves = torch.save, {"n": 0}
+def full_disk_from(monkeypatch, step: int) -> None:
+    """torch.save fails with ENOSPC for every checkpoint from `step` on."""
+    real_save = torch.save
 
     def save_until_full(obj, f, *args, **kwargs):
-        saves["n"] += 1
-        if saves["n"] > 1:
+        if obj["step"] >= step:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(checkpoint_module.torch, "save", save_until_full)
-    summary = train(cfg_for("trainer.epochs=1"), tmp_path)
-    assert summary["step"] == 20
-    assert "Checkpoint save at step 8 failed (No space left on device)" in caplog.text
-    monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
+
+
+def test_a_disk_that_stays_full_fails_the_run_naming_the_last_good_checkpoint(tmp_path, corpus_cache,
+                                                                              monkeypatch, caplog):
+    full_disk_from(monkeypatch, step=8)  # saves every 4 steps: 8, 12 and 16 fail, each after one retry
+    with pytest.raises(CheckpointError, match=r"Checkpoint save at step 16 failed \(No space left on device\), "
+                       r"3 saves in a row; the last good checkpoint is .*checkpoint\.pt at step 4\. Fix: free space"):
+        train(cfg_for("trainer.epochs=1"), tmp_path)
+    assert "Checkpoint save at step 8 failed (No space left on device), retried once" in caplog.text
+    assert events(tmp_path)[-1]["kind"] == "failed" and "at step 4" in events(tmp_path)[-1]["error"]
+    monkeypatch.undo()
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 4
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_failed_last_save_is_a_failed_run_not_done(tmp_path, corpus_cache, monkeypatch):
+    full_disk_from(monkeypatch, step=20)  # every save but the last one succeeds
+    with pytest.raises(CheckpointError, match=r"Checkpoint save at step 20 failed .*the run's last save; the last "
+                       r"good checkpoint is .*at step 16"):
+        train(cfg_for("trainer.epochs=1"), tmp_path)
+    assert events(tmp_path)[-1]["kind"] == "failed"  # no finish record claims step 20
 
 
 # -- 7. concurrent sweeps ---------------------------------------------------------------------------
