@@ -162,7 +162,7 @@ def run_sweep(sweep_dir: Path, overrides: list[str], quiet: bool = False) -> int
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bicameral.report.yoked", description=__doc__.split("\n\n")[1],
+    p = argparse.ArgumentParser(prog="python -m bicameral.report.yoked", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep_dir", type=Path, help="the sweep's dir; then, after --, a sweep to run into it first, "
                    "with the overrides train.py -m takes")
