@@ -164,10 +164,11 @@ def run_status(finish: dict | None, last_event: dict | None, logged: bool, total
     return "incomplete"
 
 
-def load_run(run_dir: Path, root: Path, shared: Collection[str] = ()) -> Run:
-    """Everything one job left behind, whatever state it stopped in; `shared` overrides are left out of its label."""
-    cfg = read_config(run_dir)
-    overrides = read_overrides(run_dir)
+def load_run(run_dir: Path, root: Path, shared: Collection[str] = (), cfg=None, overrides=None) -> Run:
+    """Everything one job left behind, whatever state it stopped in; `shared` overrides are left out of its label.
+    cfg and overrides: the job's, when the caller has read them already."""
+    cfg = read_config(run_dir) if cfg is None else cfg
+    overrides = read_overrides(run_dir) if overrides is None else overrides
     own = [o for o in overrides if o not in shared] if overrides is not None else None
     rows = read_jsonl(run_dir / "metrics.jsonl")
     events = read_jsonl(run_dir / "events.jsonl")
@@ -262,10 +263,10 @@ def join_yoked_controls(runs: list[Run]) -> None:
 def load_runs(root: str | Path) -> list[Run]:
     """Every run under root, sorted by variant, then seed."""
     root = Path(root)
-    dirs = find_run_dirs(root)
+    jobs = [(d, read_config(d), read_overrides(d)) for d in find_run_dirs(root)]  # each job's files read once
     # a yoked control's overrides differ by construction: they do not make the sweep's own labels longer
-    shared = shared_overrides([read_overrides(d) for d in dirs if select(read_config(d), YOKED_KEY) is None])
-    runs = [load_run(d, root, shared) for d in dirs]
+    shared = shared_overrides([overrides for _, cfg, overrides in jobs if select(cfg, YOKED_KEY) is None])
+    runs = [load_run(d, root, shared, cfg, overrides) for d, cfg, overrides in jobs]
     keep_presets_where_needed([r for r in runs if r.yoked_to is None], shared)
     join_yoked_controls(runs)
     return sorted(runs, key=lambda r: (r.variant, r.seed if isinstance(r.seed, int) else -1, r.label))

@@ -15,6 +15,7 @@ another, in SWEEP_DIR/yoked/<the job dir it copies>. A finished control is kept;
 """
 
 import argparse
+import functools
 import shlex
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import yaml
 
 from bicameral.curriculum import NoCurriculum
 from bicameral.report.names import (
+    SEED_KEY,
     WANDB_GROUP_MAX,
     YOKED_KEY,
     override_key,
@@ -33,7 +35,7 @@ from bicameral.report.names import (
     sweep_tag,
     yoked_label,
 )
-from bicameral.report.runs import Run, load_runs, read_config, select
+from bicameral.report.runs import Run, load_run, load_runs, read_config, select
 from bicameral.report.sweep_callback import log_to_wandb, wants_wandb
 from bicameral.report.write import report_text, write_report
 
@@ -97,7 +99,15 @@ def searchpath_overrides(run: Run) -> list[str]:
 
 def extra_curriculum_keys(run: Run, overrides: list[str]) -> list[str]:
     """Curriculum keys that stay set once the curriculum is none, which none does not take: composed the way
-    train.py composes, so a preset's own curriculum settings are found wherever they came from."""
+    train.py composes, so a preset's own curriculum settings are found wherever they came from. The seed,
+    the restarts and the reference do not touch the curriculum, so a variant's seeds compose once."""
+    unrelated = {SEED_KEY, "schedule.restart_steps", YOKED_KEY}
+    relevant = tuple(o for o in overrides if override_key(o) not in unrelated)
+    return list(composed_curriculum_extras(relevant, tuple(searchpath_overrides(run))))
+
+
+@functools.lru_cache(maxsize=None)
+def composed_curriculum_extras(overrides: tuple[str, ...], searchpath: tuple[str, ...]) -> tuple[str, ...]:
     from hydra import compose, initialize_config_dir
 
     from bicameral.config import register_configs
@@ -105,8 +115,8 @@ def extra_curriculum_keys(run: Run, overrides: list[str]) -> list[str]:
     register_configs()  # the schemas train.py registers before it composes
     accepted = {f.name for f in fields(NoCurriculum) if f.init} | HYDRA_KEYS
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, *searchpath_overrides(run)])
-    return sorted(set(cfg.curriculum) - accepted)
+        cfg = compose("config", overrides=[*overrides, *searchpath])
+    return tuple(sorted(set(cfg.curriculum) - accepted))
 
 
 def plan(sweep_dir: Path, runs: list[Run]) -> list[Control]:
@@ -127,8 +137,8 @@ def plan(sweep_dir: Path, runs: list[Run]) -> list[Control]:
 
 
 def finished(run_dir: Path) -> bool:
-    events = run_dir / "events.jsonl"
-    return events.is_file() and '"kind": "finish"' in events.read_text(encoding="utf-8")
+    """Whether a control got to its last step, judged as the report judges every run."""
+    return run_dir.is_dir() and load_run(run_dir, run_dir).status == "finished"
 
 
 def run_controls(controls: list[Control], quiet: bool = False) -> list[Control]:
