@@ -106,7 +106,7 @@ def extra_curriculum_keys(run: Run, overrides: list[str]) -> list[str]:
     return list(composed_curriculum_extras(relevant, tuple(searchpath_overrides(run))))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def composed_curriculum_extras(overrides: tuple[str, ...], searchpath: tuple[str, ...]) -> tuple[str, ...]:
     from hydra import compose, initialize_config_dir
 
