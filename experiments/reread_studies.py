@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from bicameral.report import stats
-from bicameral.report.paired import difference, verdict_after_holm
+from bicameral.report.paired import comparisons
 from bicameral.report.tables import format_difference, format_p, format_table
 from bicameral.schedule import CosineWithRestarts
 
@@ -56,6 +56,7 @@ def runs_of(path: Path) -> list[dict]:
         restarts = [] if any(n in variant for n in NO_RESTART) else [u["step"] for u in run["unlocks"]]
         restarts += next((steps for n, steps in EXTRA_RESTARTS.items() if n in variant), [])
         out.append({"variant": variant, "seed": run["seed"], "final_val_loss": run["final_val_loss"],
+                    "best_val_loss": run["best_val_loss"],
                     "arch": run["arch"],
                     "lr_area": lr_area(sorted(set(restarts))), "unlock_steps": [u["step"] for u in run["unlocks"]]})
     return out
@@ -65,19 +66,13 @@ def reread(name: str, path: Path, baseline: str) -> tuple[str, dict]:
     runs = runs_of(path)
     variants = list(dict.fromkeys(r["variant"] for r in runs))
     by_seed = {v: {r["seed"]: r for r in runs if r["variant"] == v} for v in variants}
+    summaries = [{**r, "status": "finished", "yoked_to": None} for r in runs]
     rows, saved = [], {}
-    cells = {v: difference({k: r["final_val_loss"] for k, r in by_seed[v].items()},
-                           {k: r["final_val_loss"] for k, r in by_seed[baseline].items()})
-             for v in variants if v != baseline}
-    for cell, p in zip(cells.values(), stats.holm([c["p"] for c in cells.values()])):
-        cell["p_holm"] = p
-        cell["verdict"] = verdict_after_holm(cell)
-    for v, cell in cells.items():
-        area = sum(r["lr_area"] for r in by_seed[v].values()) / len(by_seed[v])
-        base_area = sum(r["lr_area"] for r in by_seed[baseline].values()) / len(by_seed[baseline])
-        rows.append([v, str(cell["n"]), format_difference(cell), format_p(cell["p_holm"]), cell["verdict"],
-                     f"{area:.1f}", f"{area / base_area:.3f}"])
-        saved[v] = {**cell, "lr_area": area}
+    for row in comparisons(summaries, [(v, baseline) for v in variants if v != baseline]):
+        cell, (area, base_area) = row["final_val_loss"], row["lr_area"]
+        rows.append([row["variant"], str(cell["n"]), format_difference(cell), format_p(cell["p_holm"]),
+                     cell["verdict"], f"{area:.1f}", f"{area / base_area:.3f}"])
+        saved[row["variant"]] = {**cell, "lr_area": area}
     # the curricula of the bicameral model that reach full resolution with restarts, and the baseline
     curricula = [v for v in variants if all(r["arch"] == "bicameral" and (r["unlock_steps"] or v == baseline)
                                             and not any(n in v for n in NO_RESTART) for r in by_seed[v].values())]
