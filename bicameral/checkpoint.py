@@ -1,8 +1,8 @@
 """Checkpoints written atomically, with the previous one kept: a crash mid-save never costs a run.
 
-A save writes a temp file in the same folder, fsyncs it, moves the current checkpoint to
+A save writes a temp file in the same folder, fsyncs it, hard-links the current checkpoint to
 `<name>.prev<suffix>`, renames the temp file into place and fsyncs the folder. A process
-killed at any point leaves at least one complete checkpoint: the new one, or the previous one.
+killed at any point leaves `<name>` complete, old or new, and the previous one beside it.
 
 Loading never runs code from the file: checkpoints hold only tensors and plain types and load
 with `torch.load(weights_only=True)`; a file that needs anything else is refused. A checkpoint
@@ -82,8 +82,15 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
-        if path.exists():
-            os.replace(path, previous_path(path))
+        if path.exists():  # linked, not moved, into place: `path` exists at every moment of a save
+            keep = path.with_name(f".{path.name}.prev.tmp")  # a torn one is removed like any temp file
+            keep.unlink(missing_ok=True)
+            try:
+                os.link(path, keep)
+                os.replace(keep, previous_path(path))
+            except OSError:  # a filesystem without hard links: moved, leaving a moment with the previous one only
+                keep.unlink(missing_ok=True)
+                os.replace(path, previous_path(path))
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:

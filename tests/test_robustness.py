@@ -68,6 +68,27 @@ def test_sigkill_mid_save_always_leaves_a_loadable_checkpoint(tmp_path):
         assert torch.all(state["model"]["w"] == state["step"])  # complete, not a torn write
 
 
+def test_a_save_never_leaves_a_moment_without_the_checkpoint(tmp_path, monkeypatch):
+    """A kill between a save's renames once left only checkpoint.prev.pt: the previous one is now linked into
+    place, so checkpoint.pt exists before and after every rename."""
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint({"step": 1}, path)
+    real_replace, present = os.replace, []
+
+    def watched(src, dst):
+        present.append(path.exists())
+        real_replace(src, dst)
+        present.append(path.exists())
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", watched)
+    save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert present and all(present)
+    assert torch.load(path, weights_only=True)["step"] == 2
+    assert torch.load(tmp_path / "checkpoint.prev.pt", weights_only=True)["step"] == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 def test_torn_and_foreign_checkpoints_fail_naming_the_file(tmp_path):
     good = tmp_path / "good.pt"
     save_checkpoint({k: 1 for k in checkpoint_module.REQUIRED_KEYS}, good)
