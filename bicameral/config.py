@@ -41,7 +41,9 @@ class TrainerConfig:
     ckpt: str | None = "checkpoint.pt"  # relative to the run dir; None = no checkpoints
     ckpt_every: int = 200
     resume: str | None = "auto"  # a checkpoint file; auto = the newest valid one in the run dir, if any; null = fresh
+    overwrite: bool = False  # start over in a run dir that holds an earlier run, removing its checkpoints and records
     stop_at: int | None = None  # stop (checkpointed) after this step; the LR schedule still spans all epochs
+    dist_timeout_s: float = 300.0  # under torchrun, how long a rank waits for the others before the run fails
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
     compile: bool | None = None  # torch.compile the model; null = on CUDA only (inductor on the CPU costs minutes)
@@ -116,6 +118,7 @@ def check_config(cfg) -> None:
     _require(t.grad_clip is None or t.grad_clip > 0, f"trainer.grad_clip={t.grad_clip} must be > 0 or null.")
     _require(t.stop_at is None or t.stop_at >= 1,
              f"trainer.stop_at={t.stop_at} must be >= 1, or null to train to the end.")
+    _require(t.dist_timeout_s > 0, f"trainer.dist_timeout_s={t.dist_timeout_s} must be > 0 (seconds).")
     _require(t.precision in ("auto", "bf16", "fp32"), f"trainer.precision={t.precision!r}: use auto, bf16 or fp32.")
     backend = cfg.logger.backend
     _require(backend in ("wandb", "none"), f"logger.backend={backend!r}: use logger=wandb or logger=none.")

@@ -6,6 +6,7 @@ values, so every rank unlocks at the same step. Only rank 0 logs and writes chec
 """
 
 import atexit
+import datetime
 import hashlib
 import os
 from dataclasses import dataclass
@@ -63,8 +64,9 @@ class Dist:
 SINGLE_PROCESS = Dist()
 
 
-def init_distributed(use_cuda: bool) -> Dist:
-    """Join the torchrun process group when launched by torchrun; a single process otherwise."""
+def init_distributed(use_cuda: bool, timeout_s: float) -> Dist:
+    """Join the torchrun process group when launched by torchrun; a single process otherwise. A collective
+    that waits `timeout_s` for a rank that hung or died raises (torch's default would wait 30 minutes)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return SINGLE_PROCESS
@@ -73,9 +75,22 @@ def init_distributed(use_cuda: bool) -> Dist:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         device_id = torch.device("cuda", local_rank) if use_cuda else None
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device_id)
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=device_id,
+                                timeout=datetime.timedelta(seconds=timeout_s))
         atexit.register(close_distributed)
     return Dist(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+# how gloo and NCCL word a collective that a stopped, hung or dead rank never completed
+PEER_FAILURE_SIGNS = ("Timed out", "timed out", "Connection closed by peer", "Connection reset by peer",
+                      "NCCL", "gloo", "ProcessGroup")
+
+
+def is_peer_failure(err: BaseException) -> bool:
+    """True for the error of a collective that another rank failed to join."""
+    backend_error = getattr(dist, "DistBackendError", ())
+    return isinstance(err, backend_error) or (
+        isinstance(err, RuntimeError) and any(sign in str(err) for sign in PEER_FAILURE_SIGNS))
 
 
 def close_distributed() -> None:

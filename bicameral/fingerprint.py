@@ -23,7 +23,8 @@ MUST_MATCH_KEYS = (
     "optimizer._target_",  # the optimizer state only fits its own kind
 )
 FREE_KEYS = ("model.freq_impl", "model.time_impl")  # the same function, computed another way
-PER_INVOCATION_KEYS = ("trainer.resume", "trainer.stop_at")  # how this process runs, not what the run is
+# how this process runs, not what the run is
+PER_INVOCATION_KEYS = ("trainer.resume", "trainer.stop_at", "trainer.overwrite")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -55,7 +56,14 @@ def _changes(old: dict, new: dict, keys) -> list[str]:
 
 
 def check_resume(path, state: dict, current: dict, config: dict) -> None:
-    """Refuse a checkpoint of another corpus, model or curriculum; log what else changed."""
+    """Refuse a checkpoint of another seed, corpus, model or curriculum; log what else changed."""
+    seed = state["config"].get("seed")
+    if seed != config["seed"]:  # the checkpoint's RNG and data order win: another seed would not take effect
+        raise CheckpointError(
+            f"Checkpoint {path} was trained with seed={seed}, and a resume keeps its random state, so seed="
+            f"{config['seed']} would not take effect. Fix: seed={seed} to continue it, or start seed={config['seed']} "
+            "in another hydra.run.dir (trainer.overwrite=true starts over in this one)."
+        )
     saved = state.get(STATE_KEY)
     if saved is None:  # written before fingerprints (and before _target_ nodes): only its model is checked
         saved = {k: v for k, v in fingerprint(state["config"], corpus=None).items() if k.startswith("model.")}
@@ -66,10 +74,10 @@ def check_resume(path, state: dict, current: dict, config: dict) -> None:
     if differ:
         raise CheckpointError(
             f"Checkpoint {path} does not fit this config ({'; '.join(differ)}). Fix: resume with the settings "
-            "it was trained with, or start fresh with trainer.resume=null (in another hydra.run.dir to keep it)."
+            "it was trained with, or start this config in another hydra.run.dir."
         )
     old, new = flatten(state["config"]), flatten(config)
-    others = sorted((set(old) | set(new)) - set(compared) - set(PER_INVOCATION_KEYS) - {"corpus"})
+    others = sorted((set(old) | set(new)) - set(compared) - set(PER_INVOCATION_KEYS) - {"corpus", "seed"})
     allowed = _changes(old, new, others)
     if allowed:
-        log.info(f"Resuming with changed settings (allowed): {'; '.join(allowed)}")
+        log.info(f"Resuming with changed settings (applied): {'; '.join(allowed)}")

@@ -29,6 +29,35 @@ def parameter_groups(model: nn.Module) -> list[dict]:
     return [decay, no_decay]
 
 
+def hyperparameters(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """Each param group's settings (all but its parameters), as this run's config built them."""
+    return [{k: v for k, v in group.items() if k not in ("params", "param_names")} for group in optimizer.param_groups]
+
+
+def reapply_hyperparameters(optimizer: torch.optim.Optimizer, built: list[dict]) -> dict[str, tuple]:
+    """After a checkpoint's optimizer state is loaded, give each param group back the settings this run's
+    config built (`built`, from `hyperparameters` before the load): weight_decay, betas, eps, momentum...
+    The moments are the checkpoint's. A new peak LR (`initial_lr`) rescales the group's current LR, so the
+    schedule keeps its place. Returns {setting: (checkpoint's value, applied value)} for what changed."""
+    changed = {}
+    for group, settings in zip(optimizer.param_groups, built, strict=True):
+        for key, value in settings.items():
+            old = group.get(key)
+            if key == "lr" or _same(old, value):
+                continue  # the current LR is the schedule's, not a setting
+            if key == "initial_lr" and old:
+                group["lr"] *= value / old
+            group[key] = value
+            changed.setdefault(key, (old, value))
+    return changed
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return list(a) == list(b)  # a tuple saved may come back a list
+    return a == b
+
+
 def is_hidden_matrix(name: str, p: torch.Tensor) -> bool:
     """A 2-D weight inside the blocks: the projections, attention and MLP matrices."""
     return p.dim() == 2 and not any(part in f".{name}" for part in NOT_HIDDEN)

@@ -63,6 +63,23 @@ def _read_lines(path: Path) -> list[str | None]:
     return lines
 
 
+def record_rows(path: Path) -> list[dict]:
+    """The readable rows of a record file ([] when there is none); damaged or torn lines are left out."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in _read_lines(path):
+        if line is None or not line.endswith("\n"):
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 def cut_after(run_dir: str | os.PathLike, step: int) -> dict[str, int]:
     """Cut the records after `step` from the run dir's JSONL files; {file name: lines cut}."""
     run_dir = Path(run_dir)

@@ -18,20 +18,16 @@ from bicameral.build import (
     build_schedule,
     qualified_name,
 )
-from bicameral.checkpoint import (
-    CheckpointError,
-    checkpoints_in,
-    damaged_path,
-    load_checkpoint,
-    remove_torn_saves,
-)
+from bicameral.checkpoint import CheckpointError, load_checkpoint, remove_torn_saves
 from bicameral.config import ConfigError, check_config
-from bicameral.distributed import init_distributed
+from bicameral.distributed import Dist, init_distributed
+from bicameral.errors import BicameralError
 from bicameral.fingerprint import check_resume, run_fingerprint
 from bicameral.lock import holds_run_dir_lock
 from bicameral.preemption import Preempted
 from bicameral.records import cut_after
 from bicameral.report.names import run_name, run_tags
+from bicameral.resume import find_resume
 from bicameral.stateful import Checkpointer
 from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
 from bicameral.trainer import Trainer, pick_device
@@ -61,37 +57,33 @@ def ensure_writable(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write_test_{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        try:
+            probe.write_bytes(b"ok")
+        finally:  # a full disk creates the file, then fails to fill it
+            probe.unlink(missing_ok=True)
     except OSError as err:
         raise ConfigError(
             f"Output dir {run_dir} is not writable ({err.strerror or err}). Fix: hydra.run.dir=<a writable folder>."
         ) from None
 
 
-def find_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | None]:
-    """The checkpoint to continue from: trainer.resume's file, or with auto the newest loadable one in run_dir.
-
-    A checkpoint that exists but does not load is never passed over quietly: alone, it stops the run (a fresh
-    start would cut the run's records); beside a loadable one, it is set aside as <name>.damaged<suffix>, so
-    no later save rotates it over the good one, and the log says so."""
-    if cfg.resume is None:
-        return None, None
-    if cfg.resume != "auto":
-        return Path(cfg.resume), load_checkpoint(cfg.resume)
-    if not cfg.ckpt:
-        return None, None
-    loaded, damaged = checkpoints_in(run_dir, cfg.ckpt)
-    if damaged and not loaded:
-        raise CheckpointError(f"{damaged[0][1]} No other checkpoint in {run_dir} to resume from, and a fresh start "
-                              "would cut its records. Fix: move the file away to start over, or set "
-                              "trainer.resume=<a good checkpoint>.")
-    newest = max(loaded, key=lambda item: item[1]["step"], default=(None, None))
-    for path, why in damaged:
-        aside = damaged_path(path)
-        os.replace(path, aside)
-        log.warning(f"{why} Resuming from {newest[0]} instead; the damaged file is kept as {aside}.")
-    return newest
+def agree_on_resume(cfg: DictConfig, run_dir: Path, dist: Dist) -> tuple[Path | None, dict | None]:
+    """The checkpoint to continue from, as rank 0 finds it (it alone may move or remove files in the run dir);
+    the other ranks load the file it chose, or stop with its error."""
+    if not dist.enabled:
+        return find_resume(cfg, run_dir)
+    found, error = (None, None), None
+    if dist.is_main:
+        try:
+            found = find_resume(cfg, run_dir)
+        except BicameralError as err:
+            error = err
+    path, message = dist.broadcast((found[0] and str(found[0]), error and str(error)))
+    if error is not None:
+        raise error
+    if message is not None:
+        raise BicameralError(message)
+    return found if dist.is_main or path is None else (Path(path), load_checkpoint(path))
 
 
 @holds_run_dir_lock  # one writer per run dir, from before anything touches it until the run ends
@@ -101,12 +93,12 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     check_config(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
     use_cuda = cfg.trainer.device != "cpu" and torch.cuda.is_available()
-    dist = init_distributed(use_cuda)
+    dist = init_distributed(use_cuda, cfg.trainer.dist_timeout_s)
     device = pick_device(cfg.trainer.device, dist.local_rank)
     run_dir = Path(dist.broadcast(str(run_dir)))  # each rank's Hydra made its own dir; rank 0's is the run's
     ensure_writable(run_dir)
     # everything that can fail on bad input happens before the first step
-    resume_path, resume_state = find_resume(cfg.trainer, run_dir)
+    resume_path, resume_state = agree_on_resume(cfg, run_dir, dist)
     seed_everything(cfg.seed)
     data = build_data(cfg.data, cfg.model.seq_len)
     fingerprint = run_fingerprint(config, data)
@@ -135,7 +127,7 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
         except (RuntimeError, KeyError, ValueError) as err:
             raise CheckpointError(
                 f"Checkpoint {resume_path} does not fit this config ({str(err).splitlines()[0]}). "
-                "Fix: resume with the settings it was trained with, or start fresh with trainer.resume=null."
+                "Fix: resume with the settings it was trained with, or start this config in another hydra.run.dir."
             ) from None
     if not dist.is_main:
         return trainer.fit(stop_at=stop_at)

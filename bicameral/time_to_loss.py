@@ -122,7 +122,7 @@ def timed_trainer(tokens: torch.Tensor, curve: list[dict], stop_below: float | N
             self.val_losses.append(val_loss)
             curve.append({"step": self.step, "seconds": seconds, "tokens": self.step * self.tokens_per_step,
                           "val_loss": val_loss, "cutoff": self.curriculum.cutoff})
-            self.trackers.on_val(ValResult(step=self.step, tokens=self.step * self.tokens_per_step,
+            self.trackers.on_val(ValResult(step=self.step, tokens=self.tokens_at(self.step),
                                            val_loss=val_loss, freq_share=share))
             self._paused += time.perf_counter() - paused_at
             return val_loss

@@ -7,6 +7,7 @@ it sets the model's cutoff, restarts the LR cycle and tells the trackers.
 import contextlib
 import logging
 import math
+import re
 import time
 from collections import deque
 
@@ -14,9 +15,10 @@ import torch
 
 from bicameral.curriculum import Curriculum, UnlockEvent
 from bicameral.data import Split, TrainBatches, val_batches
-from bicameral.distributed import SINGLE_PROCESS, Dist, weights_checksum
+from bicameral.distributed import SINGLE_PROCESS, Dist, is_peer_failure, weights_checksum
 from bicameral.errors import BicameralError
 from bicameral.events import SkippedStep, TrainStats, ValResult
+from bicameral.optim import hyperparameters, reapply_hyperparameters
 from bicameral.preemption import Preempted, StopRequest
 from bicameral.spike import SpikeMeter, SpikeResult
 from bicameral.stateful import Checkpointer, DataOrder, RandomState
@@ -34,6 +36,10 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+class PeerLost(BicameralError):
+    """A rank that stopped, hung or died: every other rank ends, its last good checkpoint kept."""
+
+
 class NonFiniteError(BicameralError):
     """Too many non-finite steps in a row: the run stops, its last good checkpoint kept."""
 
@@ -41,6 +47,10 @@ class NonFiniteError(BicameralError):
 def _mean(values: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     # a window of skipped steps only has no score: NaN, which no curriculum takes
     return torch.stack(values).mean() if values else torch.tensor(math.nan, device=device)
+
+
+def tokens_per_step(trainer_cfg, seq_len: int, world_size: int) -> int:
+    return trainer_cfg["batch_size"] * trainer_cfg["accum_steps"] * seq_len * world_size
 
 
 def _floats(values) -> list[float]:
@@ -68,7 +78,9 @@ class Trainer:
         self.total_steps = cfg.epochs * cfg.steps_per_epoch
         # each rank draws its own batches; rank 0 draws what a single process would
         self.batches = TrainBatches(data.train, cfg.batch_size, model.cfg.seq_len, seed + 7919 * dist.rank)
-        self.tokens_per_step = cfg.batch_size * cfg.accum_steps * model.cfg.seq_len * dist.world_size
+        self.tokens_per_step = tokens_per_step(cfg, model.cfg.seq_len, dist.world_size)
+        # (first step, tokens per step) for each stretch of the run at one batch size: a resume may change it
+        self.token_rates: list[tuple[int, int]] = [(0, self.tokens_per_step)]
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
         self.autocast = (
             torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
@@ -149,35 +161,52 @@ class Trainer:
 
     def fit(self, stop_at: int | None = None) -> dict:
         """Train to epochs x steps_per_epoch (or stop early at `stop_at`, checkpointed)."""
-        cfg = self.cfg
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         self.model.set_cutoff(self.curriculum.cutoff)
+        with StopRequest() as stop:
+            try:
+                self._train_until(end, stop)
+                if self.step == self.total_steps:  # the run's real end closes a spike window still open
+                    self._report_spike(self.spikes.close(self.step))
+                return self.summary()
+            except RuntimeError as err:  # a collective another rank never joined: one line, not a hang
+                if not (self.dist.enabled and is_peer_failure(err)):
+                    raise
+                raise PeerLost(self._peer_lost(err)) from None
+
+    def _train_until(self, end: int, stop: StopRequest) -> None:
+        cfg = self.cfg
         window_start, window_tokens = time.perf_counter(), 0
         first = True
-        with StopRequest() as stop:
-            while self.step < end:
-                if first or self.step % cfg.steps_per_epoch == 0:
-                    self.trackers.on_epoch(self.step // cfg.steps_per_epoch)
-                    first = False
-                self._step()
-                window_tokens += self.tokens_per_step
-                if self.step % cfg.log_every == 0:
-                    elapsed = time.perf_counter() - window_start
-                    self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
-                    window_start, window_tokens = time.perf_counter(), 0
-                if self.step % cfg.val_every == 0 or self.step in (end, self.total_steps):  # stop_at too
-                    self.validate()
-                due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
-                if due:
-                    self.save(final=self.step == end)
-                if self._stop_requested(stop):
-                    if cfg.ckpt and not due:
-                        self.save(final=True)  # the run stops on it: it must be there
-                    stop.pass_on()
-                    raise Preempted(self.step)
-        if self.step == self.total_steps:  # the run's real end closes a spike window still open
-            self._report_spike(self.spikes.close(self.step))
-        return self.summary()
+        while self.step < end:
+            if first or self.step % cfg.steps_per_epoch == 0:
+                self.trackers.on_epoch(self.step // cfg.steps_per_epoch)
+                first = False
+            self._step()
+            window_tokens += self.tokens_per_step
+            if self.step % cfg.log_every == 0:
+                elapsed = time.perf_counter() - window_start
+                self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
+                window_start, window_tokens = time.perf_counter(), 0
+            if self.step % cfg.val_every == 0 or self.step in (end, self.total_steps):  # stop_at too
+                self.validate()
+            due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
+            if due:
+                self.save(final=self.step == end)
+            if self._stop_requested(stop):
+                if cfg.ckpt and not due:
+                    self.save(final=True)  # the run stops on it: it must be there
+                stop.pass_on()
+                raise Preempted(self.step)
+
+    def _peer_lost(self, err: RuntimeError) -> str:
+        saved = self.checkpointer.last_saved_step
+        kept = (f"the last good checkpoint is {self.checkpointer.path} at step {saved}" if saved is not None
+                else "no checkpoint was saved before it")
+        reason = re.sub(r"^\[[^\]]*\] ", "", str(err).splitlines()[0])  # gloo's source location first
+        return (f"Rank {self.dist.rank} lost the other ranks during step {self.step + 1}: a collective failed "
+                f"({reason}): a rank stopped, hung or died, or waited past trainer.dist_timeout_s="
+                f"{self.cfg.dist_timeout_s:g}; {kept}. Fix: see why that rank stopped (its log), then rerun to resume.")
 
     def _step(self) -> None:
         """One optimizer step; a finite loss joins the log and score windows."""
@@ -213,7 +242,7 @@ class Trainer:
             cutoff=self.curriculum.cutoff,
             level=self.curriculum.level,
             freq_share=share,
-            tokens=self.step * self.tokens_per_step,
+            tokens=self.tokens_at(self.step),
             tokens_per_s=tokens_per_s,
         )
         self.trackers.on_train(stats)
@@ -247,7 +276,7 @@ class Trainer:
         loss_sum, share_sum, n = self.dist.sum(totals).tolist()
         val_loss = loss_sum / n
         self.val_losses.append(val_loss)
-        self.trackers.on_val(ValResult(step=self.step, tokens=self.step * self.tokens_per_step,
+        self.trackers.on_val(ValResult(step=self.step, tokens=self.tokens_at(self.step),
                                        val_loss=val_loss, freq_share=share_sum / n))
         return val_loss
 
@@ -275,7 +304,12 @@ class Trainer:
 
     def unlock_history(self) -> list[dict]:
         """Every unlock of the run so far, resumes included, with the tokens seen at each."""
-        return [{**e, "tokens": e["step"] * self.tokens_per_step} for e in self.curriculum.history]
+        return [{**e, "tokens": self.tokens_at(e["step"])} for e in self.curriculum.history]
+
+    def tokens_at(self, step: int) -> int:
+        """Training tokens seen by the end of `step`, across every batch size the run has trained with."""
+        ends = [start for start, _ in self.token_rates[1:]] + [step]
+        return sum(max(0, min(step, end) - start) * rate for (start, rate), end in zip(self.token_rates, ends))
 
     # -- checkpoints: the loop's own state, and saving everything -------------------------------
 
@@ -283,6 +317,7 @@ class Trainer:
         return {
             "skips": {"total": self.skipped_steps, "in_a_row": self.bad_in_a_row},
             "lr_area": self.lr_area,
+            "token_rates": [list(rate) for rate in self.token_rates],
             "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
                         "score": _floats(self.score_losses), "val": list(self.val_losses)},
         }
@@ -290,6 +325,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.skipped_steps, self.bad_in_a_row = state["skips"]["total"], state["skips"]["in_a_row"]
         self.lr_area = state.get("lr_area")  # checkpoints from before it was kept have none
+        self.token_rates = [tuple(rate) for rate in state.get("token_rates", [])]  # [] in older checkpoints
         windows = state["windows"]
         self.log_losses = _tensors(windows["log"], self.device)
         self.log_shares = _tensors(windows["share"], self.device)
@@ -297,10 +333,22 @@ class Trainer:
         self.val_losses = list(windows["val"])
 
     def resume(self, state: dict) -> None:
-        """Continue from a checkpoint's state: every tracked component, then the model's cutoff."""
+        """Continue from a checkpoint's state: every tracked component, then the model's cutoff. Settings
+        that changed since the checkpoint take effect: the optimizer's, and the batch size's token count."""
+        built = hyperparameters(self.optimizer)
         self.checkpointer.load_state_dict(state)
         self.step = state["step"]
+        changed = reapply_hyperparameters(self.optimizer, built)
+        if changed:
+            self.schedule._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            log.info("Optimizer settings applied to the restored param groups: "
+                     + "; ".join(f"{key} {old} -> {new}" for key, (old, new) in changed.items()))
         self.lr = self.schedule.get_last_lr()[0]
+        if not self.token_rates:  # a checkpoint from before token rates were kept trained at its config's
+            saved, world_size = state["config"], len(state["batches"])
+            self.token_rates = [(0, tokens_per_step(saved["trainer"], saved["model"]["seq_len"], world_size))]
+        if self.token_rates[-1][1] != self.tokens_per_step:
+            self.token_rates.append((self.step, self.tokens_per_step))
         self.model.set_cutoff(self.curriculum.cutoff)
 
     def save(self, final: bool = False) -> None:

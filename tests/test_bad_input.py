@@ -97,7 +97,7 @@ def test_a_checkpoint_of_another_shape_fails_naming_it(tmp_path, corpus_cache):
     train(compose_cfg("trainer.steps_per_epoch=2"), tmp_path / "a")
     ckpt = tmp_path / "a" / "checkpoint.pt"
     with pytest.raises(BicameralError, match=f"Checkpoint {ckpt} does not fit this config "
-                       r"\(model\.d_model 32 -> 64\)\. .*trainer\.resume=null"):
+                       r"\(model\.d_model 32 -> 64\)\. .*another hydra\.run\.dir"):
         train(compose_cfg("model.d_model=64", f"trainer.resume={ckpt}"), tmp_path / "b")
     assert not (tmp_path / "b" / "metrics.jsonl").exists()
 
@@ -178,11 +178,11 @@ def test_a_resume_on_another_corpus_fails_naming_it(tmp_path, corpus_cache):
     assert summary["step"] == 4
 
 
-def test_safe_changes_on_resume_are_allowed_and_logged(tmp_path, corpus_cache, caplog):
+def test_safe_changes_on_resume_are_applied_and_logged(tmp_path, corpus_cache, caplog):
     train(compose_cfg("trainer.steps_per_epoch=2"), tmp_path)
     caplog.set_level(logging.INFO, logger="bicameral")
     train(compose_cfg("trainer.steps_per_epoch=2", "trainer.epochs=2", "trainer.log_every=1"), tmp_path)
-    assert ("Resuming with changed settings (allowed): trainer.epochs 1 -> 2; trainer.log_every 5 -> 1"
+    assert ("Resuming with changed settings (applied): trainer.epochs 1 -> 2; trainer.log_every 5 -> 1"
             in caplog.text)
 
 

@@ -122,7 +122,8 @@ def test_a_damaged_checkpoint_with_nothing_to_fall_back_on_stops_the_run(tmp_pat
     latest.write_bytes(latest.read_bytes()[:1000])
     records = (tmp_path / "metrics.jsonl").read_bytes()
     with pytest.raises(CheckpointError, match=f"Checkpoint {latest} cannot be read: .* No other checkpoint in "
-                       f"{tmp_path} to resume from, and a fresh start would cut its records. Fix: move the file away"):
+                       f"{tmp_path} to resume from, and a fresh start would cut its records. Fix: "
+                       "trainer.resume=<a good checkpoint>, or trainer.overwrite=true"):
         train(cfg_for(), tmp_path, stop_at=8)
     assert (tmp_path / "metrics.jsonl").read_bytes() == records  # nothing cut, nothing trained
 

@@ -1,0 +1,97 @@
+"""A run never silently starts over: an earlier run in its dir is continued, or replaced only when asked;
+a resume's changed settings take effect (optimizer hyperparameters, the token count across a batch change)."""
+
+import json
+import logging
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from bicameral.checkpoint import load_checkpoint
+from bicameral.config import ConfigError
+from bicameral.errors import BicameralError
+from bicameral.run import train
+from tests.conftest import CONF_DIR, MICRO
+
+
+def cfg_for(*overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=[*MICRO, "logger=none", "trainer.steps_per_epoch=4",
+                                                        "trainer.ckpt_every=2", *overrides])
+
+
+def records(run_dir, name="metrics.jsonl") -> list[dict]:
+    return [json.loads(line) for line in (run_dir / name).read_text().splitlines()]
+
+
+@pytest.mark.parametrize("override", ["trainer.resume=null", "seed=1"])
+def test_starting_over_a_finished_run_must_be_asked_for(tmp_path, corpus_cache, override):
+    train(cfg_for(), tmp_path)
+    kept = {name: (tmp_path / name).read_bytes() for name in ("metrics.jsonl", "events.jsonl", "checkpoint.pt")}
+    with pytest.raises(BicameralError, match=r"trainer\.overwrite=true") as err:
+        train(cfg_for(override), tmp_path)
+    assert "\n" not in str(err.value)
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept  # nothing cut, nothing saved
+
+
+def test_overwrite_replaces_the_earlier_run_and_names_what_it_removes(tmp_path, corpus_cache, caplog):
+    train(cfg_for(), tmp_path)
+    caplog.set_level(logging.INFO, logger="bicameral")
+    summary = train(cfg_for("seed=1", "trainer.overwrite=true", "trainer.steps_per_epoch=2"), tmp_path)
+    assert (f"trainer.overwrite=true: removed the earlier run in {tmp_path} (checkpoint.pt, checkpoint.prev.pt, "
+            "metrics.jsonl, events.jsonl); starting over") in caplog.text
+    assert summary["step"] == 2 and "Resumed from" not in caplog.text
+    assert [r["step"] for r in records(tmp_path)] == [2]  # the new run's one val row only
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["config"]["seed"] == 1
+
+
+def test_a_finished_run_without_checkpoints_is_not_retrained_over(tmp_path, corpus_cache):
+    train(cfg_for("trainer.ckpt=null"), tmp_path)
+    with pytest.raises(ConfigError, match=r"holds an earlier run \(\d+ record rows, finished\)"):
+        train(cfg_for("trainer.ckpt=null"), tmp_path)
+
+
+def test_records_without_a_checkpoint_start_over_with_a_warning(tmp_path, corpus_cache, caplog):
+    """A run killed before its first save left rows and nothing to continue: a requeue starts over, and says so."""
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 1, "loss": 5.0}) + "\n")
+    caplog.set_level(logging.INFO, logger="bicameral")
+    assert train(cfg_for(), tmp_path)["step"] == 4
+    assert "holds records (1 record rows) but no checkpoint" in caplog.text
+    assert [r["step"] for r in records(tmp_path)] == [4]  # the old row cut; one val row at the end
+
+
+def test_another_runs_checkpoint_is_not_resumed_over_this_run(tmp_path, corpus_cache):
+    train(cfg_for(), tmp_path / "a")
+    train(cfg_for(), tmp_path / "b")
+    with pytest.raises(ConfigError, match=r"Run dir .*/b holds an earlier run .* resuming .*/a/checkpoint\.pt"):
+        train(cfg_for(f"trainer.resume={tmp_path / 'a' / 'checkpoint.pt'}"), tmp_path / "b")
+
+
+def test_optimizer_hyperparameters_changed_on_resume_are_applied(tmp_path, corpus_cache, caplog):
+    train(cfg_for("optimizer.weight_decay=0.1"), tmp_path, stop_at=2)
+    caplog.set_level(logging.INFO, logger="bicameral")
+    train(cfg_for("optimizer.weight_decay=0.5", "optimizer.betas=[0.8,0.9]"), tmp_path)
+    groups = load_checkpoint(tmp_path / "checkpoint.pt")["optimizer"]["param_groups"]
+    assert [g["weight_decay"] for g in groups] == [0.5, 0.0]  # the no-decay group stays undecayed
+    assert all(tuple(g["betas"]) == (0.8, 0.9) for g in groups)
+    assert ("Optimizer settings applied to the restored param groups: betas (0.9, 0.99) -> (0.8, 0.9); "
+            "weight_decay 0.1 -> 0.5") in caplog.text
+
+
+def test_a_new_peak_lr_on_resume_rescales_the_schedule_in_place(tmp_path, corpus_cache):
+    train(cfg_for("optimizer.lr=1e-3", "trainer.log_every=1"), tmp_path / "resumed", stop_at=2)
+    train(cfg_for("optimizer.lr=2e-3", "trainer.log_every=1"), tmp_path / "resumed")
+    train(cfg_for("optimizer.lr=2e-3", "trainer.log_every=1"), tmp_path / "straight")
+    resumed, straight = ([r["lr"] for r in records(tmp_path / run) if r["kind"] == "train"]
+                         for run in ("resumed", "straight"))
+    assert resumed[:2] == pytest.approx([s / 2 for s in straight[:2]])  # trained at the old peak
+    assert resumed[2:] == pytest.approx(straight[2:])  # then the new peak's schedule, from its place in it
+
+
+def test_tokens_stay_cumulative_across_a_batch_size_change(tmp_path, corpus_cache):
+    """2 steps x 4 x 64, then 2 steps x 8 x 64: 512 + 1024 tokens, not 4 steps x 8 x 64."""
+    train(cfg_for("trainer.log_every=2", "trainer.batch_size=4"), tmp_path, stop_at=2)
+    summary = train(cfg_for("trainer.log_every=2", "trainer.batch_size=8"), tmp_path)
+    assert [r["tokens"] for r in records(tmp_path) if r["kind"] == "train"] == [512, 1536]
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["loop"]["token_rates"] == [[0, 256], [2, 512]]
+    assert summary["step"] == 4
