@@ -9,7 +9,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bicameral.config import register_configs
-from bicameral.errors import BicameralError
+from bicameral.errors import BicameralError, hydra_setup_errors_in_one_line
 from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.report.names import job_wandb_identity
 from bicameral.run import train
@@ -43,4 +43,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    with hydra_setup_errors_in_one_line(main):
+        main()

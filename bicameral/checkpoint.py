@@ -79,7 +79,12 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            try:
+                torch.save(state, f)
+            except RuntimeError as err:  # a full disk can surface as torch's zip writer failing to close
+                if isinstance(err.__context__, OSError):
+                    raise err.__context__ from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         if path.exists():  # linked, not moved, into place: `path` exists at every moment of a save

@@ -55,6 +55,7 @@ class LoggerConfig:
     project: str = "bicameral"
     entity: str | None = None
     mode: str = "offline"  # offline | online | disabled
+    init_timeout_s: float = 30.0  # online: how long to wait for the server before training goes on without W&B
     group: str | None = None
     name: str | None = None
     tags: list[str] = field(default_factory=list)
@@ -122,5 +123,6 @@ def check_config(cfg) -> None:
     _require(t.precision in ("auto", "bf16", "fp32"), f"trainer.precision={t.precision!r}: use auto, bf16 or fp32.")
     backend = cfg.logger.backend
     _require(backend in ("wandb", "none"), f"logger.backend={backend!r}: use logger=wandb or logger=none.")
+    _require(cfg.logger.init_timeout_s > 0, f"logger.init_timeout_s={cfg.logger.init_timeout_s} must be > 0 (seconds).")
     _require(cfg.logger.mode in ("offline", "online", "disabled"),
              f"logger.mode={cfg.logger.mode!r}: use offline, online or disabled.")

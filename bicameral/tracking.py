@@ -7,6 +7,7 @@ Trackers never reach back into training. A tracker with resume state (the W&B ru
 every input has been checked, so bad input never leaves an empty record behind.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bicameral.curriculum import UnlockEvent
+from bicameral.errors import BicameralError
 from bicameral.events import SkippedStep, TrainStats, ValResult
 from bicameral.spike import SpikeResult
 
@@ -126,16 +128,36 @@ class ConsoleTracker(Tracker):
             log.error(f"Run failed at step {step}: {error}")
 
 
+class RecordError(BicameralError, OSError):
+    """A record that could not be written: the run stops rather than train on without its record."""
+
+
 class JsonlTracker(Tracker):
-    """metrics.jsonl (train and val rows) and events.jsonl (unlocks, skips, the end) in the run dir."""
+    """metrics.jsonl (train and val rows) and events.jsonl (unlocks, skips, the end) in the run dir.
+
+    A write that fails (a full disk) stops the run with a RecordError. No checkpoint is saved on it: a
+    checkpoint past the lost row would leave a hole in the record for good, while a resume from the last
+    checkpoint trains the steps after it again and writes their rows afresh."""
 
     def __init__(self, run_dir: str | os.PathLike):
         self.run_dir = Path(run_dir)
 
     def start(self) -> None:
         # append: a resumed run continues the same record
-        self.metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
-        self.events = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+        self.metrics = self._open("metrics.jsonl")
+        self.events = self._open("events.jsonl")
+
+    def _open(self, name: str):
+        try:
+            return open(self.run_dir / name, "a", encoding="utf-8")
+        except OSError as err:
+            raise self._error(self.run_dir / name, err) from None
+
+    @staticmethod
+    def _error(path, err: OSError) -> RecordError:
+        return RecordError(f"Could not write {path} ({err.strerror or err}): the run stops rather than train on "
+                           f"without its record. Fix: free space in {Path(path).parent} (or make it writable), then "
+                           "rerun to resume from the last checkpoint.")
 
     def on_train(self, stats: TrainStats) -> None:
         self._write(self.metrics, {"kind": "train", **asdict(stats)})
@@ -154,10 +176,12 @@ class JsonlTracker(Tracker):
     def on_skip(self, skipped: SkippedStep) -> None:
         self._write(self.events, {"kind": "skip", **asdict(skipped)})
 
-    @staticmethod
-    def _write(f, record: dict) -> None:
-        f.write(json.dumps(record) + "\n")
-        f.flush()  # a crash loses at most the line being written
+    def _write(self, f, record: dict) -> None:
+        try:
+            f.write(json.dumps(record) + "\n")
+            f.flush()  # a crash loses at most the line being written
+        except OSError as err:
+            raise self._error(f.name, err) from None
 
     def on_finish(self, summary: dict) -> None:
         self._close({"kind": "finish", **{k: v for k, v in summary.items() if k != "unlocks"}})
@@ -166,9 +190,12 @@ class JsonlTracker(Tracker):
         self._close({"kind": kind, "step": step, "error": error})
 
     def _close(self, last_record: dict) -> None:
-        self._write(self.events, last_record)
-        self.metrics.close()
-        self.events.close()
+        try:
+            self._write(self.events, last_record)
+        finally:
+            for f in (self.metrics, self.events):
+                with contextlib.suppress(OSError):  # what could not be flushed is already reported
+                    f.close()
 
 
 class WandbTracker(Tracker):
@@ -183,6 +210,13 @@ class WandbTracker(Tracker):
         self.name, self.tags, self.checkpoint = name, tags, checkpoint
         self.run_id: str | None = None  # set on start; a resume continues the same W&B run
 
+    @property
+    def recovery_hint(self) -> str:
+        """What keeps a W&B copy when the service fails: offline mode, unless the run already is offline."""
+        if self.settings.mode == "offline":
+            return ""
+        return " Rerun with logger.mode=offline to keep a W&B copy that `wandb sync` uploads later."
+
     def state_dict(self) -> dict:
         return {"wandb_run_id": self.run_id}
 
@@ -194,11 +228,15 @@ class WandbTracker(Tracker):
 
         lg = self.settings
         self.wandb = wandb
+        if lg.mode == "online":  # a server that does not answer would otherwise hold the start silently
+            server = os.environ.get("WANDB_BASE_URL", "the W&B server")
+            log.info(f"W&B: connecting to {server} (logger.mode=online); after logger.init_timeout_s="
+                     f"{lg.init_timeout_s:g} s without an answer, training goes on without it")
         self.run = wandb.init(
             project=lg.project, entity=lg.entity, group=lg.group, name=lg.name or self.name, job_type="train",
             tags=self.tags, config=self.config, mode=lg.mode, dir=str(self.run_dir),
             id=self.run_id, resume="allow" if self.run_id else None,
-            settings=wandb.Settings(quiet=True),  # our own lines say where the run went
+            settings=wandb.Settings(quiet=True, init_timeout=lg.init_timeout_s),  # our own lines say where it went
         )
         self.run_id = self.run.id
         # every curve shares the global step axis; tokens seen is logged alongside as an alternative x
@@ -289,9 +327,10 @@ class Trackers(Tracker):
                 if hasattr(tracker, "run"):
                     tracker.abandon()
                 what = "could not start" if method == "start" else "failed"
-                log.warning(f"{tracker.label} {what} ({type(err).__name__}: {err}); training goes on without it. "
-                            "The run's record is in metrics.jsonl and events.jsonl; rerun with logger.mode=offline "
-                            "to keep a W&B copy that `wandb sync` uploads later.")
+                reason = str(err).splitlines()[0] if str(err) else ""
+                hint = getattr(tracker, "recovery_hint", "")
+                log.warning(f"{tracker.label} {what} ({type(err).__name__}: {reason}); training goes on without it. "
+                            f"The run's record is in metrics.jsonl and events.jsonl.{hint}")
 
     def _stateful(self) -> dict:
         return {type(t).__name__: t for t in self.trackers if hasattr(t, "state_dict")}
@@ -328,4 +367,10 @@ class Trackers(Tracker):
         self._each("on_finish", summary)
 
     def on_fail(self, step: int, error: str, kind: str = "failed", unlocks: list[dict] = ()) -> None:
-        self._each("on_fail", step, error, kind, unlocks)
+        """Every tracker records the failure where it still can: one that cannot is named, and the others go on,
+        so the error that stopped the run is the one reported."""
+        for tracker in self.trackers:
+            try:
+                tracker.on_fail(step, error, kind, unlocks)
+            except Exception as err:
+                log.warning(f"{tracker.label} could not record the {kind} run ({type(err).__name__}: {err})")

@@ -3,9 +3,13 @@
 The README's "Bad input" table lists each case here with the line it prints.
 """
 
+import errno
 import logging
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +22,7 @@ from bicameral.errors import BicameralError
 from bicameral.lock import RunDirLock
 from bicameral.run import train
 from bicameral.trainer import NonFiniteError
-from tests.conftest import CONF_DIR, MICRO
+from tests.conftest import CONF_DIR, MICRO, ROOT
 
 
 def compose_cfg(*overrides):
@@ -256,3 +260,49 @@ def test_resume_from_a_folder_names_the_file_to_pass(tmp_path, corpus_cache):
     with pytest.raises(BicameralError, match=f"Checkpoint {tmp_path} is a folder, not a file. Fix: pass the "
                        "checkpoint file in it"):
         train(compose_cfg(f"trainer.resume={tmp_path}"), tmp_path / "run")
+
+
+def test_a_full_disk_at_start_fails_in_one_line_and_leaves_no_probe(tmp_path, corpus_cache, monkeypatch):
+    real_write_bytes = Path.write_bytes
+
+    def fills_up(self, data):
+        real_write_bytes(self, b"")  # the file is made, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", fills_up)
+    with pytest.raises(BicameralError, match=f"Output dir {tmp_path} is not writable \\(No space left on device\\)"):
+        train(compose_cfg(), tmp_path)
+    assert not list(tmp_path.glob(".write_test_*"))
+
+
+def run_train(tmp_path, *overrides) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "train.py", *MICRO, "logger=none", *overrides], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_yaml_syntax_error_in_a_config_file_is_one_line(tmp_path):
+    (tmp_path / "curriculum").mkdir()
+    (tmp_path / "curriculum" / "mine.yaml").write_text("defaults:\n  - achievement\nlevels: [8, 16\nmargin: 0.1\n")
+    proc = run_train(tmp_path, f"hydra.searchpath=[file://{tmp_path}]", "curriculum=mine",
+                     f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (f"error: YAML syntax error in {tmp_path / 'curriculum' / 'mine.yaml'}: while parsing a flow "
+                           "sequence (line 3, column 9), expected ',' or ']', but got ':' (line 4, column 7). Fix: "
+                           "correct the YAML there.\n")
+
+
+def test_an_output_dir_that_cannot_be_made_is_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = run_train(tmp_path, f"hydra.run.dir={blocker / 'run'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: Output dir {blocker / 'run'} cannot be made (Not a directory)"
+                                                ". Fix: hydra.run.dir=<a writable folder> (hydra.sweep.dir for a "
+                                                "multirun)."]
+
+
+def test_hydra_errors_print_as_hydra_prints_them(tmp_path):
+    proc = run_train(tmp_path, "trainer.log_evry=5", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Could not override 'trainer.log_evry'." in proc.stderr and "Key 'log_evry' not in 'TrainerConfig'" in \
+        proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from matplotlib.figure import Figure
 
 from bicameral.report.plot import plot_comparison
 from bicameral.report.runs import load_runs
@@ -265,6 +266,25 @@ def test_report_files(sweep, tmp_path):
     assert png[:8] == PNG_MAGIC and len(png) > 50_000
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert 1.2 < width / height < 1.6  # four panels, two by two
+
+
+def test_a_report_killed_mid_write_leaves_the_last_whole_files(sweep, tmp_path, monkeypatch):
+    """Each file is written beside its name and renamed into place: a kill mid-figure never leaves a 0-byte PNG."""
+    out = tmp_path / "report"
+    write_report(load_runs(sweep), sweep, out)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def killed_mid_write(fig, path, **kwargs):
+        Path(path).write_bytes(PNG_MAGIC)  # the start of the file, then the kill
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(load_runs(sweep), sweep, out, title="another title")
+    after = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert after.keys() == before.keys()  # no temp file left behind
+    assert after["comparison.png"] == before["comparison.png"]
+    assert after["comparison.md"].startswith(b"# another title")  # the text files before it were whole, and new
 
 
 def test_plot_draws_each_variant_as_a_mean_with_its_seed_band(sweep, tmp_path):

@@ -1,16 +1,21 @@
 """A run never silently starts over: an earlier run in its dir is continued, or replaced only when asked;
-a resume's changed settings take effect (optimizer hyperparameters, the token count across a batch change)."""
+a resume's changed settings take effect (optimizer hyperparameters, the token count across a batch change);
+a full disk fails the run cleanly, its last checkpoint kept."""
 
+import errno
 import json
 import logging
+import os
+import subprocess
 
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bicameral.checkpoint import load_checkpoint
+from bicameral.checkpoint import CheckpointError, load_checkpoint
 from bicameral.config import ConfigError
 from bicameral.errors import BicameralError
 from bicameral.run import train
+from bicameral.tracking import JsonlTracker, RecordError
 from tests.conftest import CONF_DIR, MICRO
 
 
@@ -95,3 +100,64 @@ def test_tokens_stay_cumulative_across_a_batch_size_change(tmp_path, corpus_cach
     assert [r["tokens"] for r in records(tmp_path) if r["kind"] == "train"] == [512, 1536]
     assert load_checkpoint(tmp_path / "checkpoint.pt")["loop"]["token_rates"] == [[0, 256], [2, 512]]
     assert summary["step"] == 4
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+
+
+class FillsUp:
+    """A record file whose writes fail with ENOSPC once `rows` rows are in."""
+
+    def __init__(self, f, rows: int):
+        self.f, self.rows, self.name = f, rows, f.name
+
+    def write(self, text: str) -> int:
+        if self.rows <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.rows -= 1
+        return self.f.write(text)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def test_a_record_write_that_fails_mid_run_ends_the_run_cleanly(tmp_path, corpus_cache, monkeypatch, caplog):
+    """The run stops with one line and a failed record, and keeps its last checkpoint: no save over the lost row."""
+    real_open = JsonlTracker._open
+    monkeypatch.setattr(JsonlTracker, "_open", lambda self, name: FillsUp(real_open(self, name), rows=2)
+                        if name == "metrics.jsonl" else real_open(self, name))
+    cfg = cfg_for("trainer.steps_per_epoch=12", "trainer.ckpt_every=4", "trainer.log_every=4", "trainer.val_every=100")
+    with pytest.raises(RecordError, match=f"Could not write {tmp_path / 'metrics.jsonl'} \\(No space left on device\\)"
+                       ": the run stops rather than train on without its record. Fix: free space in "):
+        train(cfg, tmp_path)
+    assert "Traceback" not in caplog.text
+    assert records(tmp_path, "events.jsonl")[-1]["kind"] == "failed"
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 8  # the rows at 4 and 8 are in; 12 is not
+    monkeypatch.undo()
+    assert train(cfg, tmp_path)["step"] == 12  # and the rerun resumes
+    assert [r["step"] for r in records(tmp_path) if r["kind"] == "train"] == [4, 8, 12]
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 1.2 MB tmpfs: room for two checkpoints of the smoke model, not three."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mount_point)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("no tmpfs can be mounted here; the injected ENOSPC tests in test_robustness.py cover this path")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_really_full_filesystem_fails_the_run_naming_the_last_good_checkpoint(small_filesystem, corpus_cache):
+    run_dir = small_filesystem / "run"
+    with pytest.raises(CheckpointError, match=r"Checkpoint save at step 8 failed \(No space left on device\), the "
+                       r"run's last save; the last good checkpoint is .*checkpoint\.pt at step 4"):
+        train(cfg_for("trainer.steps_per_epoch=8"), run_dir)
+    assert records(run_dir, "events.jsonl")[-1]["kind"] == "failed"
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 4
+    assert not list(run_dir.glob(".*.tmp"))

@@ -227,7 +227,22 @@ def test_wandb_that_cannot_start_never_stops_training(tmp_path, corpus_cache, mo
     monkeypatch.setattr(wandb, "init", refuse)
     summary = train(cfg_for("logger=wandb", "trainer.epochs=1"), tmp_path)
     assert summary["step"] == 20 and "W&B could not start (ConnectionError: no network)" in caplog.text
+    assert "logger.mode=offline" not in caplog.text  # it was offline already: nothing to suggest
     assert events(tmp_path)[-1]["kind"] == "finish"
+
+
+def test_an_unreachable_wandb_server_is_named_and_given_up_on_in_time(tmp_path, corpus_cache, monkeypatch, caplog):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # the discard port: nothing answers
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    caplog.set_level("INFO", logger="bicameral")
+    started = time.monotonic()
+    summary = train(cfg_for("logger=wandb", "logger.mode=online", "logger.init_timeout_s=3", "trainer.epochs=1"),
+                    tmp_path)
+    assert summary["step"] == 20 and time.monotonic() - started < 60
+    assert ("W&B: connecting to http://127.0.0.1:9 (logger.mode=online); after logger.init_timeout_s=3 s without an "
+            "answer, training goes on without it") in caplog.text
+    assert "W&B could not start" in caplog.text and "Rerun with logger.mode=offline" in caplog.text
 
 
 def test_wandb_failing_mid_run_is_dropped_with_one_warning(tmp_path, corpus_cache, monkeypatch, caplog):

@@ -19,6 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter
 from scipy import stats as sps
 
+from bicameral.files import written_atomically
 from bicameral.report.runs import Run
 from bicameral.report.summary import MIN_SEEDS_FOR_SPREAD
 
@@ -155,7 +156,8 @@ def plot_comparison(runs: list[Run], paths: list[Path], title: str, baseline: st
     fig.legend(handles=handles, loc="outside lower center", ncol=min(3, len(handles)), fontsize=9, frameon=False)
     fig.suptitle(title, fontsize=14)
     for path in paths:
-        fig.savefig(path, dpi=110)
+        with written_atomically(path) as tmp:
+            fig.savefig(tmp, dpi=110)
     return fig
 
 

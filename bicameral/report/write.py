@@ -9,6 +9,7 @@ import csv
 import json
 from pathlib import Path
 
+from bicameral.files import write_text_atomically, written_atomically
 from bicameral.report import paired
 from bicameral.report.names import yoked_label
 from bicameral.report.runs import Run, shared_overrides
@@ -76,7 +77,7 @@ def confounds(report: dict, runs: list[Run], root: str | Path) -> list[str]:
 
 def write_runs_csv(summaries: list[dict], path: Path) -> None:
     """One row per run, for a spreadsheet or pandas: lists as space-separated steps."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with written_atomically(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(RUN_COLUMNS)
         for s in summaries:
@@ -94,9 +95,9 @@ def write_report(runs: list[Run], root: str | Path, out_dir: str | Path, target_
     report = build_report(runs, root, target_loss, title, baseline)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = report_text(report, markdown=True)
-    (out_dir / "comparison.md").write_text(
-        f"# {report['title']}\n\n![curves](comparison.png)\n\n{markdown}\n", encoding="utf-8")
-    (out_dir / "comparison.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    page = f"# {report['title']}\n\n![curves](comparison.png)\n\n{markdown}\n"
+    write_text_atomically(out_dir / "comparison.md", page)
+    write_text_atomically(out_dir / "comparison.json", json.dumps(report, indent=2) + "\n")
     write_runs_csv(report["runs"], out_dir / "runs.csv")
     plot_comparison(runs, [out_dir / f"comparison.{ext}" for ext in FIGURE_FORMATS], report["title"],
                     report["baseline"], labels or {})
