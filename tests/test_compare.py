@@ -440,3 +440,16 @@ def test_a_failed_run_says_why(tmp_path):
     assert "seed=0: failed, last logged step 30: RuntimeError: boom" in text
     assert "seed=1: failed, nothing logged: curriculum.levels=[16, 8] must be strictly increasing." in text
     assert table_row(text, "(base config)")[1] == "0/2"
+
+
+def test_reading_results_never_imports_the_code_a_config_names(tmp_path, monkeypatch):
+    """A run dir whose curriculum names a module on the path: the report names the curriculum without importing it."""
+    (tmp_path / "booby_trap.py").write_text("from pathlib import Path\nPath(__file__).with_name('RAN').touch()\n"
+                                            "class Trap:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = config("none", 0)
+    cfg["curriculum"] = {"_target_": "booby_trap.Trap"}
+    write_job(tmp_path / "run", [], cfg, losses=[3.0, 2.5], vals={20: 2.6})
+    [run] = load_runs(tmp_path / "run")
+    write_report([run], tmp_path / "run", tmp_path / "out")
+    assert run.curriculum == "trap" and not (tmp_path / "RAN").exists() and "booby_trap" not in sys.modules

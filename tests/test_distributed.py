@@ -71,7 +71,7 @@ def alive(pid: int) -> bool:
 def test_a_stopped_rank_ends_every_rank_within_the_timeout(tmp_path, corpus_cache):
     """SIGSTOP rank 1 mid-run: rank 0 gives up after trainer.dist_timeout_s with one line and a failed record,
     and the checkpoint it leaves resumes."""
-    proc = launch(tmp_path, corpus_cache, "trainer.dist_timeout_s=5")
+    proc = launch(tmp_path, corpus_cache, "trainer.dist_timeout_s=3")
     stopped = None
     try:
         wait_for_a_checkpoint(proc, tmp_path)
@@ -90,7 +90,7 @@ def test_a_stopped_rank_ends_every_rank_within_the_timeout(tmp_path, corpus_cach
     output, _ = proc.communicate(timeout=60)
     assert waited < 30, output[-3000:]
     line = next(line for line in output.splitlines() if line.startswith("error: Rank 0 lost the other ranks"))
-    assert "Timed out" in line and "trainer.dist_timeout_s=5" in line and "the last good checkpoint is" in line
+    assert "Timed out" in line and "trainer.dist_timeout_s=3" in line and "the last good checkpoint is" in line
     last = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[-1])
     assert last["kind"] == "failed" and "lost the other ranks" in last["error"]
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] >= 20

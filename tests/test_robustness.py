@@ -174,6 +174,8 @@ def test_a_stop_signal_saves_logs_and_exits_resumably(tmp_path, corpus_cache, si
     assert f"preempted at step {state['step']}" in out and state["step"] >= 3
     assert events(tmp_path)[-1] == {"kind": "preempted", "step": state["step"],
                                     "error": f"preempted at step {state['step']}"}
+    if sig != signal.SIGTERM:
+        return  # the resume is the same whichever signal stopped the run: checked once, below
     rerun = subprocess.run([*cmd, f"trainer.stop_at={state['step'] + 2}"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=120)
     assert rerun.returncode == 0 and f"at step {state['step']}," in rerun.stdout  # resumed by itself
