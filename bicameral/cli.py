@@ -24,3 +24,11 @@ def non_negative_float(text: str) -> float:
     if not value >= 0:  # NaN fails too
         raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
     return value
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (a margin, a loss)."""
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 must be more than 0")
+    return value

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bicameral.cli import positive_float
 from bicameral.report.runs import load_runs
 from bicameral.report.write import FIGURE_FORMATS, report_text, write_report
 
@@ -30,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="the figure's and the report's title (default: the sweep's name)")
     p.add_argument("--label", type=parse_label, action="append", default=[], metavar="VARIANT=NAME",
                    help="the figure's legend name for a variant; repeatable")
+    p.add_argument("--decision-margin", type=positive_float, metavar="NATS",
+                   help="add the verdict of a rule stated before the runs: helps / null / hurts at this margin, for "
+                        "the unlocking (variant - its yoked control) and the restarts (yoked control - baseline)")
     p.add_argument("--target-loss", type=float, default=2.0,
                    help="report the first logged step whose train loss is at or below this (default 2.0)")
     return p
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.sweep_dir
     try:
         report = write_report(runs, args.sweep_dir, out, args.target_loss, args.title, args.baseline,
-                              dict(args.label))
+                              dict(args.label), args.decision_margin)
     except ValueError as err:  # an unknown --baseline
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -77,6 +77,22 @@ def comparisons(summaries: list[dict], pairs: list[tuple[str, str]]) -> list[dic
     return rows
 
 
+def decisions(against_baseline: list[dict], unlocking: list[dict], margin: float) -> list[dict]:
+    """The stated rule (stats.decide) on final val loss, for each variant with a yoked control: the unlocking
+    alone (variant - yoked(variant)) and the restarts alone (yoked(variant) - baseline), side by side."""
+    restarts = {row["variant"]: row for row in against_baseline}
+    rows = []
+    for row in unlocking:
+        for question, pair in (("unlocking", row), ("restarts", restarts.get(row["reference"]))):
+            cell = pair["final_val_loss"] if pair else None
+            if cell is None:
+                continue
+            rows.append({"question": question, "variant": pair["variant"], "minus": pair["reference"], "n": cell["n"],
+                         "mean": cell["mean"], "low": cell["low"], "high": cell["high"],
+                         "verdict": stats.decide(cell["mean"], cell["low"], cell["high"], margin)})
+    return rows
+
+
 def verdict_after_holm(cell: dict) -> str:
     """The CI decides the direction; a Holm-adjusted p above 0.05 says the family does not back it."""
     text = cell["verdict"]

@@ -174,6 +174,23 @@ def verdict(diff: Difference, alpha: float = 0.05) -> str:
     return f"not distinguishable (n={diff.n})"
 
 
+def decide(mean: float, low: float | None, high: float | None, margin: float) -> str:
+    """A rule stated before the runs, for a loss difference a - b (lower is better) with its interval, applied in
+    this order: "helps" when a beats b by at least `margin` and the interval excludes 0; "hurts" when the
+    interval lies above 0; "null" when it lies within +-margin; "could not tell" otherwise, and without one."""
+    if margin <= 0:
+        raise ValueError(f"decision margin {margin} must be > 0")
+    if low is None or high is None:
+        return "could not tell"
+    if mean <= -margin and high < 0:
+        return "helps"
+    if low > 0:
+        return "hurts"
+    if -margin <= low and high <= margin:
+        return "null"
+    return "could not tell"
+
+
 def pearson(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] | None:
     """(r, p), e.g. does a curriculum's loss spike predict its final loss; None where r is undefined or meaningless."""
     if len(x) != len(y):

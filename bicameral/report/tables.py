@@ -155,6 +155,17 @@ def enough(cell: dict | None) -> bool:
     return cell is not None and cell["n"] >= MIN_SEEDS_FOR_SPREAD
 
 
+def decision_table(rows: list[dict]) -> tuple[list, list]:
+    """The stated rule's verdicts: the unlocking alone and the restarts alone, per variant."""
+    headers = ["effect", "variant", "minus", "n", "final val difference [95% CI]", "verdict"]
+    body = []
+    for row in rows:
+        interval = f"[{format_value(row['low'], 4, sign=True)}, {format_value(row['high'], 4, sign=True)}]"
+        body.append([row["question"], row["variant"], row["minus"], str(row["n"]), f"{row['mean']:+.4f} {interval}",
+                     row["verdict"]])
+    return headers, body
+
+
 def along_table(along: list[dict]) -> tuple[list, list]:
     """Per pair, the paired difference in train loss at each fraction of the tokens."""
     headers = ["variant", "minus", *[f"Δ train loss at {f:.0%} [95% CI]" for f in PROGRESS]]
@@ -241,6 +252,13 @@ def report_text(report: dict, markdown: bool = False, brief: bool = False) -> st
                          "step, band open from step 0)", paired_table(report["unlocking"], same),
                          ["The restarts alone are the yoked(...) rows of the table above: yoked control minus the "
                           "baseline."]))
+    decision = report.get("decision")
+    if decision and decision["rows"]:
+        m = decision["margin"]
+        sections.append((f"Decision, by the rule stated before the runs (margin {m:g} nats)",
+                         decision_table(decision["rows"]),
+                         [f"helps: beats the other by at least {m:g} with the 95% interval below 0; hurts: the "
+                          f"interval above 0; null: the interval within +-{m:g}; could not tell: anything else."]))
     if not brief and report["along"]:
         sections.append(("Along the run (paired, logged train loss)", along_table(report["along"]),
                          ["At the log point nearest each fraction of the run's steps."]))

@@ -26,9 +26,10 @@ def yoke_command(root: str | Path) -> str:
 
 
 def build_report(runs: list[Run], root: str | Path, target_loss: float = 2.0, title: str | None = None,
-                 baseline: str | None = None) -> dict:
+                 baseline: str | None = None, decision_margin: float | None = None) -> dict:
     """Everything comparison.json holds: each run's numbers, each variant's, the paired differences against
-    the baseline and against each variant's yoked control, and the confounds in words."""
+    the baseline and against each variant's yoked control, and the confounds in words. With a decision
+    margin, the stated rule's verdict on the unlocking and the restarts (paired.decisions)."""
     summaries = [summarize_run(r, target_loss) for r in runs]
     variants = summarize_variants(summaries)
     names = [v["variant"] for v in variants]
@@ -50,6 +51,9 @@ def build_report(runs: list[Run], root: str | Path, target_loss: float = 2.0, ti
         "excess": paired.excess_loss(runs),
         "lr_area_vs_final_val": paired.lr_area_correlation(summaries, base),
     }
+    if decision_margin is not None:
+        report["decision"] = {"margin": decision_margin,
+                              "rows": paired.decisions(report["paired"], report["unlocking"], decision_margin)}
     report["confounds"] = confounds(report, runs, root)
     return report
 
@@ -86,13 +90,14 @@ def write_runs_csv(summaries: list[dict], path: Path) -> None:
 
 
 def write_report(runs: list[Run], root: str | Path, out_dir: str | Path, target_loss: float = 2.0,
-                 title: str | None = None, baseline: str | None = None, labels: dict[str, str] | None = None) -> dict:
+                 title: str | None = None, baseline: str | None = None, labels: dict[str, str] | None = None,
+                 decision_margin: float | None = None) -> dict:
     """Write comparison.{md,json}, runs.csv and the figure (PNG, PDF, SVG) to out_dir; returns the report.
     labels: legend names for variants (old -> new)."""
     from bicameral.report.plot import plot_comparison  # matplotlib only where a figure is drawn
 
     out_dir = Path(out_dir)
-    report = build_report(runs, root, target_loss, title, baseline)
+    report = build_report(runs, root, target_loss, title, baseline, decision_margin)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = report_text(report, markdown=True)
     page = f"# {report['title']}\n\n![curves](comparison.png)\n\n{markdown}\n"

@@ -10,12 +10,14 @@ The pair differs only in the unlocking; the report pairs them as v - yoked(v).
                                                                # then one report
     python -m bicameral.report.yoked SWEEP_DIR                 # the controls of a sweep that already ran
 
-Hydra cannot add jobs to a sweep under way, so each control is a `train.py` run of its own, one after
-another, in SWEEP_DIR/yoked/<the job dir it copies>. A finished control is kept; a stopped one resumes.
+Hydra cannot add jobs to a sweep under way, so each control is a `train.py` run of its own (one after another,
+or --jobs N at a time), in SWEEP_DIR/yoked/<the job dir it copies>. A finished control is kept; a stopped one
+resumes.
 """
 
 import argparse
 import functools
+import os
 import shlex
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from bicameral.cli import positive_int
 from bicameral.curriculum import NoCurriculum
 from bicameral.report.names import (
     SEED_KEY,
@@ -141,23 +144,35 @@ def finished(run_dir: Path) -> bool:
     return run_dir.is_dir() and load_run(run_dir, run_dir).status == "finished"
 
 
-def run_controls(controls: list[Control], quiet: bool = False) -> list[Control]:
-    """Train each control that has not finished, one after another; returns those that failed."""
-    failed = []
-    for i, control in enumerate(controls, 1):
-        head = f"[yoked {i}/{len(controls)}] {control.reference.label}: band open from step 0, LR restarts at " \
-               f"{control.reference.restart_steps}"
-        if finished(control.run_dir):
-            print(f"{head}: done before, kept", flush=True)
-            continue
-        print(f"{head} -> {control.run_dir}", flush=True)
-        start = time.perf_counter()
-        out = subprocess.DEVNULL if quiet else None
-        code = subprocess.run(control.command, cwd=ROOT, stdout=out, stderr=out).returncode
-        status = "finished" if code == 0 and finished(control.run_dir) else f"failed (exit {code})"
-        print(f"[yoked {i}/{len(controls)}] {status} in {time.perf_counter() - start:.0f}s", flush=True)
-        if status != "finished":
-            failed.append(control)
+def run_controls(controls: list[Control], quiet: bool = False, jobs: int = 1) -> list[Control]:
+    """Train each control that has not finished, `jobs` at a time; returns those that failed. With more than one
+    at a time, their output goes only to each run dir's train.log, and the cores are shared out among them."""
+    env = dict(os.environ)
+    if jobs > 1:
+        quiet = True
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))  # no oversubscription
+    out = subprocess.DEVNULL if quiet else None
+    pending, running, failed = list(enumerate(controls, 1)), {}, []
+    while pending or running:
+        while pending and len(running) < jobs:
+            i, control = pending.pop(0)
+            head = f"[yoked {i}/{len(controls)}] {control.reference.label}: band open from step 0, LR restarts at " \
+                   f"{control.reference.restart_steps}"
+            if finished(control.run_dir):
+                print(f"{head}: done before, kept", flush=True)
+                continue
+            print(f"{head} -> {control.run_dir}", flush=True)
+            proc = subprocess.Popen(control.command, cwd=ROOT, env=env, stdout=out, stderr=out)
+            running[proc] = (i, control, time.perf_counter())
+        for proc in [p for p in running if p.poll() is not None]:
+            i, control, start = running.pop(proc)
+            code = proc.returncode
+            status = "finished" if code == 0 and finished(control.run_dir) else f"failed (exit {code})"
+            print(f"[yoked {i}/{len(controls)}] {status} in {time.perf_counter() - start:.0f}s", flush=True)
+            if status != "finished":
+                failed.append(control)
+        if running:
+            time.sleep(0.5)
     return failed
 
 
@@ -178,6 +193,8 @@ def parser() -> argparse.ArgumentParser:
                    "with the overrides train.py -m takes")
     p.add_argument("--dry-run", action="store_true", help="print the controls' commands, run nothing")
     p.add_argument("--quiet", action="store_true", help="no training output, only the progress lines and the report")
+    p.add_argument("--jobs", type=positive_int, default=1, help="controls trained at a time (default 1); with more, "
+                   "each one's output goes to its train.log and the cores are shared out")
     p.add_argument("--target-loss", type=float, default=2.0)
     return p
 
@@ -209,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if not controls:
         print(f"No run under {args.sweep_dir} unlocked, so there is nothing to yoke.", flush=True)
-    failed = run_controls(controls, args.quiet)
+    failed = run_controls(controls, args.quiet, args.jobs)
     runs = load_runs(sweep_dir)
     report = write_report(runs, sweep_dir, sweep_dir, args.target_loss)
     print(f"\n{report['title']}\n\n{report_text(report, brief=True)}\n\nReport: {sweep_dir / 'comparison.md'}",

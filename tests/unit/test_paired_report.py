@@ -156,3 +156,24 @@ def test_seeds_that_do_not_pair_fall_back_to_welch():
     assert format_difference(two) == "-0.050 (Welch, n=2)"
     # one shared seed and too few for Welch: that one pair
     assert difference({0: 1.9}, {0: 2.0, 1: 2.1})["values"] == pytest.approx([-0.1])
+
+
+def test_the_stated_rule_reads_the_unlocking_and_the_restarts_side_by_side(sweep, tmp_path, capsys):
+    report = build_report(load_runs(sweep), sweep, decision_margin=0.005)
+    rows = {row["question"]: row for row in report["decision"]["rows"]}
+    # the unlocking: -0.02, -0.01, 0.00; mean -0.01, CI -0.01 +- 4.3027 x 0.01 / sqrt(3): it holds 0 and is too wide
+    unlocking = rows["unlocking"]
+    assert (unlocking["variant"], unlocking["minus"]) == ("curriculum=achievement", "yoked(curriculum=achievement)")
+    assert (unlocking["low"], unlocking["high"]) == pytest.approx((-0.01 - T975_2 * 0.01 / 3 ** 0.5,
+                                                                   -0.01 + T975_2 * 0.01 / 3 ** 0.5))
+    assert unlocking["verdict"] == "could not tell"
+    # the restarts: the yoked control sits 0.03 below none in every seed
+    restarts = rows["restarts"]
+    assert (restarts["variant"], restarts["minus"], restarts["verdict"]) == (
+        "yoked(curriculum=achievement)", "curriculum=none", "helps")
+    assert restarts["mean"] == pytest.approx(-0.03)
+    from bicameral.report.__main__ import main
+    assert main([str(sweep), "--decision-margin", "0.005", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "Decision, by the rule stated before the runs (margin 0.005 nats):" in out
+    assert "helps" in out and "could not tell" in out

@@ -6,6 +6,7 @@ import math
 import pytest
 from scipy import stats as sps
 
+from bicameral.report import stats
 from bicameral.report.stats import (
     Difference,
     holm,
@@ -292,3 +293,23 @@ def test_pearson_undefined():
     assert pearson([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]) is None
     with pytest.raises(ValueError):
         pearson([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("mean, low, high, verdict", [
+    (-0.010, -0.014, -0.006, "helps"),  # beats by more than the margin, interval below 0
+    (-0.006, -0.012, -0.001, "helps"),
+    (-0.003, -0.004, -0.002, "null"),  # below 0, but by less than the margin: within +-0.005
+    (+0.008, +0.002, +0.014, "hurts"),
+    (+0.002, +0.001, +0.004, "hurts"),  # above 0 is checked before the margin
+    (+0.001, -0.004, +0.004, "null"),
+    (-0.006, -0.013, +0.001, "could not tell"),  # the interval reaches 0
+    (+0.000, -0.009, +0.009, "could not tell"),  # too wide to call null
+    (-0.020, None, None, "could not tell"),  # no interval: too few seeds
+])
+def test_the_decision_rule_reads_the_interval_against_the_margin(mean, low, high, verdict):
+    assert stats.decide(mean, low, high, margin=0.005) == verdict
+
+
+def test_the_decision_rule_needs_a_positive_margin():
+    with pytest.raises(ValueError, match="margin"):
+        stats.decide(0.0, -0.001, 0.001, margin=0)

@@ -1,6 +1,7 @@
 """What a yoked control trains, decided without training: its command line, a preset's curriculum keys
 dropped, finished controls kept."""
 
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -59,3 +60,31 @@ def test_the_control_joins_its_variants_w_and_b_group_and_the_sweeps_tag(tmp_pat
         cfg = compose("config", overrides=["+experiment=smoke", *overrides])
     assert (cfg.logger.group, list(cfg.logger.tags)) == ("multirun/demo/yoked(curriculum=achievement)",
                                                          ["mine", "sweep=multirun/demo"])
+
+
+class Rendezvous(yoked.Control):
+    """A control whose command finishes only when every control of its batch has started: it proves they ran
+    side by side (run one after another, the first would wait out its 20 s and fail)."""
+
+    def __init__(self, run_dir: Path, others: list[Path]):
+        super().__init__(reference_run([]), [], run_dir)
+        self.others = others
+
+    @property
+    def command(self) -> list[str]:
+        script = ("import sys, time, pathlib\n"
+                  "me, others = pathlib.Path(sys.argv[1]), [pathlib.Path(p) for p in sys.argv[2:]]\n"
+                  "me.mkdir(parents=True); (me / 'started').touch()\n"
+                  "deadline = time.monotonic() + 20\n"
+                  "while not all((o / 'started').exists() for o in others):\n"
+                  "    if time.monotonic() > deadline: sys.exit(1)\n"
+                  "    time.sleep(0.05)\n"
+                  "(me / 'events.jsonl').write_text('{\"kind\": \"finish\", \"step\": 20}\\n')\n")
+        return [sys.executable, "-c", script, str(self.run_dir), *map(str, self.others)]
+
+
+def test_jobs_trains_that_many_controls_at_a_time(tmp_path, capsys):
+    dirs = [tmp_path / "yoked" / f"job{i}" for i in range(2)]
+    controls = [Rendezvous(d, dirs) for d in dirs]
+    assert yoked.run_controls(controls, jobs=2) == []
+    assert capsys.readouterr().out.count("finished in") == 2
