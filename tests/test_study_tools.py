@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -165,3 +166,19 @@ def test_evaluation_never_follows_paths_in_the_checkpoint(trained, tmp_path):
     save_checkpoint(state, tmp_path / "fifo.pt")
     results = evaluate.evaluate(str(tmp_path / "fifo.pt"), batch_size=4, n_batches=1)
     assert set(results) == {"python-docs"}  # and it returned: the FIFO was never opened
+
+
+def test_order0_yardstick_is_the_byte_entropy_worked_by_hand():
+    # "aab" fitted on itself: counts a=2+1, b=1+1, and 254 more bytes at 1, over 259; scored a, a, b
+    expected = -(2 * math.log(3 / 259) + math.log(2 / 259)) / 3
+    text = np.frombuffer(b"aab", dtype=np.uint8)
+    assert evaluate.order0_nats(text, text) == pytest.approx(expected)
+
+
+def test_each_score_stands_beside_its_order0_yardsticks(trained, capsys):
+    path, _ = trained
+    results = evaluate.main([str(path), "--batch-size", "4", "--batches", "2"])
+    docs, val = results["python-docs"], results["shakespeare-val"]
+    # byte frequencies of Shakespeare fit Shakespeare's val better than the docs, and the docs' own fit them best
+    assert val["order0_train"] < docs["order0_train"] and docs["order0_self"] < docs["order0_train"]
+    assert "order-0 yardsticks: the text's own bytes" in capsys.readouterr().out
