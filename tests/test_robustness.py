@@ -16,9 +16,9 @@ from hydra import compose, initialize_config_dir
 import bicameral.checkpoint as checkpoint_module
 from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, save_checkpoint
 from bicameral.model import LanguageModel
-from bicameral.preemption import PREEMPTED_EXIT_CODE
+from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.run import train
-from bicameral.trainer import NonFiniteError
+from bicameral.trainer import NonFiniteError, Trainer
 from tests.conftest import CONF_DIR, MICRO, ROOT
 
 
@@ -158,15 +158,15 @@ def test_interrupted_anywhere_the_run_continues_bit_for_bit(tmp_path, straight_r
 # -- 3. preemption --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR2])
-def test_a_stop_signal_saves_logs_and_exits_resumably(tmp_path, corpus_cache, sig):
+def test_a_stop_signal_saves_logs_and_exits_resumably(tmp_path, corpus_cache):
+    """The command line: SIGTERM mid-run exits 75 with a checkpoint, and the same command resumes by itself."""
     cmd = [sys.executable, "train.py", *MICRO, "logger=none", "trainer.steps_per_epoch=100000", "trainer.log_every=1",
            "trainer.ckpt_every=100000", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         if "step 3/" in line:
-            proc.send_signal(sig)
+            proc.send_signal(signal.SIGTERM)
             break
     out = proc.stdout.read()
     assert proc.wait(timeout=60) == PREEMPTED_EXIT_CODE, out
@@ -174,11 +174,26 @@ def test_a_stop_signal_saves_logs_and_exits_resumably(tmp_path, corpus_cache, si
     assert f"preempted at step {state['step']}" in out and state["step"] >= 3
     assert events(tmp_path)[-1] == {"kind": "preempted", "step": state["step"],
                                     "error": f"preempted at step {state['step']}"}
-    if sig != signal.SIGTERM:
-        return  # the resume is the same whichever signal stopped the run: checked once, below
     rerun = subprocess.run([*cmd, f"trainer.stop_at={state['step'] + 2}"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=120)
     assert rerun.returncode == 0 and f"at step {state['step']}," in rerun.stdout  # resumed by itself
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR2])
+def test_each_stop_signal_ends_the_step_then_saves(tmp_path, corpus_cache, monkeypatch, sig):
+    """In-process, the signal arrives during step 3: that step finishes, is saved, and the run stops there."""
+    real_step = Trainer._step
+
+    def signalled_during_step_3(self):
+        if self.step == 2:
+            os.kill(os.getpid(), sig)
+        real_step(self)
+
+    monkeypatch.setattr(Trainer, "_step", signalled_during_step_3)
+    with pytest.raises(Preempted, match="preempted at step 3"):
+        train(cfg_for("trainer.ckpt_every=100"), tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
+    assert events(tmp_path)[-1] == {"kind": "preempted", "step": 3, "error": "preempted at step 3"}
 
 
 # -- 4. numerical faults ----------------------------------------------------------------------------
