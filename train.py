@@ -1,47 +1,9 @@
-"""Train the bicameral LM: python train.py [group=option ...] [key=value ...]"""
+"""Train the bicameral LM in a checkout: python train.py [group=option ...] [key=value ...]
 
-import logging
-import warnings
+The same as the installed bicameral-train (bicameral/tools/train.py); python train.py --help lists the options.
+"""
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
-from bicameral.config import register_configs
-from bicameral.errors import BicameralError, hydra_setup_errors_in_one_line
-from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
-from bicameral.report.names import job_wandb_identity
-from bicameral.run import train
-
-register_configs()
-log = logging.getLogger("bicameral")
-# conf/hydra/launcher/submitit_*.yaml keep the plugin's names on purpose, so Hydra checks them
-# against the plugin's schemas by name; that check is what this deprecation notice is about
-warnings.filterwarnings("ignore", message=r"[\s\S]*is validated against ConfigStore schema with the same name")
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    hydra_cfg = HydraConfig.get()
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    if multirun:  # W&B: a group per variant, so its seeds draw as a band; a tag per sweep; runs named by overrides
-        identity = job_wandb_identity(hydra_cfg)
-        cfg.logger.group = cfg.logger.group or identity["group"]
-        cfg.logger.name = cfg.logger.name or identity["name"]
-        cfg.logger.tags.append(identity["tag"])
-    try:
-        summary = train(cfg, run_dir=hydra_cfg.runtime.output_dir, stop_at=cfg.trainer.stop_at)
-    except Preempted:  # checkpointed; a scheduler may run the job again to resume it
-        raise SystemExit(PREEMPTED_EXIT_CODE) from None
-    except BicameralError as err:  # bad input: one clear line, no traceback
-        log.error(f"error: {err}")
-        if multirun:
-            raise  # Hydra marks this job failed and still runs the others
-        raise SystemExit(2) from None
-    return summary["final_val_loss"]  # what a Hydra sweeper minimises
-
+from bicameral.tools.train import cli
 
 if __name__ == "__main__":
-    with hydra_setup_errors_in_one_line(main):
-        main()
+    cli()

@@ -14,25 +14,24 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 import torch._dynamo
 from omegaconf import OmegaConf
 
+from bicameral.cli import device_argument, pick_device, program, run_tool
+from bicameral.files import write_text_atomically
 from bicameral.model import FrequencyPath, LanguageModel, ModelConfig, TimePath, effective_freq_impl
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def model_config(size: str, **overrides) -> ModelConfig:
     """The model of conf/model/<size>.yaml (tiny, small, base...), read through Hydra like train.py does."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose, initialize_config_module
 
     from bicameral.config import register_configs
 
     register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module="bicameral.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"model={size}"])
     return ModelConfig(**{**OmegaConf.to_container(cfg.model), **overrides})
 
@@ -185,7 +184,8 @@ def bench_mixers(cfg: ModelConfig, batch_size: int, device: torch.device, compil
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=program("bicameral.bench"), description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="small", help="comma list of conf/model sizes: tiny, small, base")
     parser.add_argument("--seq-lens", default="1024", help="comma list, e.g. 1024,4096")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 4 on CPU")
@@ -198,12 +198,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--compile", action="store_true", help="torch.compile the models (GPU)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--device", default="auto")
+    device_argument(parser)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = pick_device(args.device)
     batch_size = args.batch_size or (32 if device.type == "cuda" else 4)
     time_impl = args.time_impl or ("flex" if device.type == "cuda" else "blocked")
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     def add(row: dict) -> None:  # written as it comes: a run cut short by a time budget keeps its rows
         report["results"].append(row)
         if args.out:
-            Path(args.out).write_text(json.dumps(report, indent=2))
+            write_text_atomically(args.out, json.dumps(report, indent=2))
 
     for size in args.sizes.split(","):
         for seq_len in (int(s) for s in args.seq_lens.split(",")):
@@ -253,10 +252,14 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{row['step_ms']:8.1f} ms  MFU {row['mfu_of_measured_matmul']:.1%}  "
                       f"x{row['vs_transformer']:.2f} of transformer")
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+        write_text_atomically(args.out, json.dumps(report, indent=2))
         print(f"wrote {args.out}")
     return report
 
 
+def cli() -> None:
+    run_tool(main)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -1,7 +1,13 @@
-"""argparse types shared by the command-line tools: a value out of range fails at parse time, in one
-line naming the flag (argparse prints `error: argument --tokens: ...` and exits 2)."""
+"""What the command-line tools share: argparse types (a value out of range fails at parse time, in one line
+naming the flag: argparse prints `error: argument --tokens: ...` and exits 2), the --device flag, the name a
+tool was started by, and the body of a console script."""
 
 import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from bicameral.errors import exit_on_bad_input
 
 
 def positive_int(text: str) -> int:
@@ -32,3 +38,33 @@ def positive_float(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError("0 must be more than 0")
     return value
+
+
+def program(module: str) -> str:
+    """The name a tool was started by, for its --help and errors: the console script (bicameral-sample), or
+    `python -m bicameral.sample` when run as a module."""
+    started = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return started if started and not started.endswith(".py") else f"python -m {module}"
+
+
+def device_argument(parser: argparse.ArgumentParser) -> None:
+    """--device, the same in every tool: auto picks CUDA when present."""
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
+
+
+def pick_device(name: str):
+    """The torch device that --device names."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run_tool(main: Callable[[], object]) -> None:
+    """A console script's body: bad input ends in one `error: ...` line and exit code 2; an int that `main`
+    returns is the exit code."""
+    with exit_on_bad_input():
+        code = main()
+    if isinstance(code, int):
+        sys.exit(code)

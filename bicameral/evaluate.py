@@ -11,7 +11,7 @@ Beside each score stands an order-0 yardstick: the text's own byte frequencies (
 on the embedded corpus, those of its training split (`order0_train`). A model scoring above its text's own
 order-0 entropy has not learnt that text's bytes; it is miscalibrated there, whatever it learnt elsewhere.
 
-    python -m bicameral.evaluate CHECKPOINT [--text PATH ...] [--batches N] [--json out.json]
+    bicameral-eval CHECKPOINT [--text PATH ...] [--batches N] [--out results.json]   (python -m bicameral.evaluate)
 
 By default every text is scored whole: each non-overlapping window of the model's context, once.
 --batches N scores N batches of evenly spaced windows instead, a quicker estimate.
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from bicameral.checkpoint import load_checkpoint
-from bicameral.cli import positive_int
+from bicameral.cli import device_argument, pick_device, positive_int, program, run_tool
 from bicameral.corpus import CorpusError, shakespeare_tokens, text_file_tokens
 from bicameral.data import Split, split_tokens, val_batches, windows
-from bicameral.errors import exit_on_bad_input
+from bicameral.files import write_text_atomically
 from bicameral.model import LanguageModel
 from bicameral.sample import load_model
 from bicameral.tokenizer import ByteTokenizer
@@ -99,7 +99,7 @@ def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None,
     """{corpus: {"nats_per_byte", "bits_per_byte"}} for the run's held-out Shakespeare split (when it trained on
     the embedded corpus), the unseen corpus and every path in `texts`."""
     state = load_checkpoint(checkpoint)
-    model = load_model(state, torch.device(device))
+    model = load_model(state, pick_device(device))
     split = embedded_split(state, model.cfg.seq_len)
     corpora = {
         **({"shakespeare-val": split.val} if split is not None else {}),
@@ -117,15 +117,16 @@ def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=program("bicameral.evaluate"), description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--batches", type=positive_int, default=None,
                         help="score this many batches of evenly spaced windows (default: each text whole)")
-    parser.add_argument("--device", default="cpu")
+    device_argument(parser)
     parser.add_argument("--text", action="append", default=[], metavar="PATH",
                         help="also score this UTF-8 file or folder of text files (repeatable)")
-    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--out", "--json", default=None, help="also write the results here, as JSON")
     args = parser.parse_args(argv)
     results = evaluate(args.checkpoint, args.batch_size, args.batches, args.device, args.text)
     width = max(16, *(len(name) for name in results))
@@ -133,12 +134,14 @@ def main(argv: list[str] | None = None) -> dict:
         train = f", its training split's {r['order0_train']:.3f}" if "order0_train" in r else ""
         print(f"{name:<{width}} {r['nats_per_byte']:.3f} nats/byte  {r['bits_per_byte']:.3f} bits/byte  "
               f"(order-0 yardsticks: the text's own bytes {r['order0_self']:.3f}{train})")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    if args.out:
+        write_text_atomically(args.out, json.dumps(results, indent=2) + "\n")
     return results
 
 
+def cli() -> None:
+    run_tool(main)  # an unreadable or unsafe checkpoint: one line, no traceback
+
+
 if __name__ == "__main__":
-    with exit_on_bad_input():  # an unreadable or unsafe checkpoint: one line, no traceback
-        main()
+    cli()

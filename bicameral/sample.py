@@ -1,12 +1,12 @@
-"""Generate text from a checkpoint: python -m bicameral.sample CHECKPOINT --prompt "ROMEO:" [options]"""
+"""Generate text from a checkpoint: bicameral-sample CHECKPOINT --prompt "ROMEO:" [options]
+(python -m bicameral.sample in a checkout)."""
 
 import argparse
 
 import torch
 
 from bicameral.checkpoint import load_checkpoint
-from bicameral.cli import non_negative_float, positive_int
-from bicameral.errors import exit_on_bad_input
+from bicameral.cli import device_argument, non_negative_float, pick_device, positive_int, program, run_tool
 from bicameral.model import LanguageModel, ModelConfig
 from bicameral.tokenizer import ByteTokenizer
 
@@ -39,7 +39,7 @@ def generate(model: LanguageModel, prompt: torch.Tensor, new_tokens: int, temper
 
 
 def main(argv: list[str] | None = None) -> list[str]:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog=program("bicameral.sample"), description=__doc__)
     parser.add_argument("checkpoint")
     parser.add_argument("--prompt", default="\n")
     parser.add_argument("--tokens", type=positive_int, default=300, help="bytes to generate")
@@ -47,11 +47,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--top-k", type=positive_int, default=40)
     parser.add_argument("--samples", type=positive_int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    device_argument(parser)
     args = parser.parse_args(argv)
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = pick_device(args.device)
     model = load_model(load_checkpoint(args.checkpoint), device)
     tokenizer = ByteTokenizer()
     prompt = torch.tensor(tokenizer.encode(args.prompt), dtype=torch.long, device=device).repeat(args.samples, 1)
@@ -64,6 +63,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     return texts
 
 
+def cli() -> None:
+    run_tool(main)  # an unreadable or unsafe checkpoint: one line, no traceback
+
+
 if __name__ == "__main__":
-    with exit_on_bad_input():  # an unreadable or unsafe checkpoint: one line, no traceback
-        main()
+    cli()

@@ -22,7 +22,7 @@ from pathlib import Path
 from unittest import mock
 
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 
 import bicameral.run
 from bicameral.config import register_configs
@@ -30,8 +30,6 @@ from bicameral.corpus import load_corpus
 from bicameral.data import split_tokens
 from bicameral.events import ValResult
 from bicameral.trainer import Trainer
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # The optimizer and LR schedule of the peer recipe, in the engine's config keys. Kept in one place:
 # these keys are the ones that move when the optimizer/schedule config changes shape.
@@ -71,7 +69,7 @@ def overrides(values: dict) -> list[str]:
 
 def compose_config(extra: list[str]):
     register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(config_module="bicameral.conf", version_base="1.3"):
         return compose(config_name="config", overrides=extra)
 
 

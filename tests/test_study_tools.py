@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -80,12 +81,13 @@ def test_evaluation_scores_a_users_own_text_file_or_folder(trained, tmp_path):
     assert results[str(folder)]["nats_per_byte"] != results["python-docs"]["nats_per_byte"]
 
 
-def test_evaluation_of_a_text_too_short_for_one_window_names_the_fix(trained, tmp_path, capsys):
+def test_evaluation_of_a_text_too_short_for_one_window_names_the_fix(trained, tmp_path, capsys, monkeypatch):
     path, _ = trained
     short = tmp_path / "short.txt"
     short.write_text("ROMEO: hi")
-    with pytest.raises(SystemExit) as exit_info, evaluate.exit_on_bad_input():
-        evaluate.main([str(path), "--text", str(short)])
+    monkeypatch.setattr(sys, "argv", ["bicameral-eval", str(path), "--text", str(short)])
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.cli()
     assert exit_info.value.code == 2
     message = capsys.readouterr().err
     assert message.startswith(f"error: --text {short} has 9 tokens: too short") and "Fix: pass a longer text" in message

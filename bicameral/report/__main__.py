@@ -1,4 +1,5 @@
-"""python -m bicameral.report SWEEP_DIR: the comparison report of a sweep (or of one run dir), on demand.
+"""bicameral-compare SWEEP_DIR (python -m bicameral.report): the comparison report of a sweep (or of one run
+dir), on demand.
 
 Every sweep writes it at its end (bicameral/report/sweep_callback.py); this redoes it on any sweep dir,
 with the options a paper draft wants: another baseline, a title, legend names.
@@ -8,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bicameral.cli import positive_float
+from bicameral.cli import positive_float, program, run_tool
 from bicameral.report.runs import load_runs
 from bicameral.report.write import FIGURE_FORMATS, report_text, write_report
 
@@ -23,7 +24,7 @@ def parse_label(text: str) -> tuple[str, str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bicameral.report",
+    p = argparse.ArgumentParser(prog=program("bicameral.report"),
                                 description="Compare the runs of a Hydra sweep dir (or of one run dir).")
     p.add_argument("sweep_dir", type=Path, help="e.g. multirun/2026-11-26/12-00-00")
     p.add_argument("--out", type=Path, help="where to write the report (default: the sweep dir)")
@@ -63,5 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> None:
+    run_tool(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from bicameral.cli import positive_int
+from bicameral.cli import positive_int, program
 from bicameral.curriculum import NoCurriculum
 from bicameral.report.names import (
     SEED_KEY,
@@ -42,9 +42,7 @@ from bicameral.report.runs import Run, load_run, load_runs, read_config, select
 from bicameral.report.sweep_callback import log_to_wandb, wants_wandb
 from bicameral.report.write import report_text, write_report
 
-ROOT = Path(__file__).resolve().parents[2]
-TRAIN = ROOT / "train.py"
-CONF = ROOT / "conf"
+TRAIN = [sys.executable, "-m", "bicameral.tools.train"]  # bicameral-train, from wherever the package is
 YOKED_DIR = "yoked"
 HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
 
@@ -57,7 +55,12 @@ class Control:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, str(TRAIN), *self.overrides, f"hydra.run.dir={quoted(str(self.run_dir))}"]
+        return [*TRAIN, *self.overrides, f"hydra.run.dir={quoted(str(self.run_dir))}"]
+
+
+def shown(command: list[str]) -> str:
+    """A train command as a user would type it: bicameral-train ..."""
+    return shlex.join(["bicameral-train", *command[len(TRAIN):]])
 
 
 def quoted(value: str) -> str:
@@ -111,13 +114,13 @@ def extra_curriculum_keys(run: Run, overrides: list[str]) -> list[str]:
 
 @functools.cache
 def composed_curriculum_extras(overrides: tuple[str, ...], searchpath: tuple[str, ...]) -> tuple[str, ...]:
-    from hydra import compose, initialize_config_dir
+    from hydra import compose, initialize_config_module
 
     from bicameral.config import register_configs
 
     register_configs()  # the schemas train.py registers before it composes
     accepted = {f.name for f in fields(NoCurriculum) if f.init} | HYDRA_KEYS
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module="bicameral.conf", version_base="1.3"):
         cfg = compose("config", overrides=[*overrides, *searchpath])
     return tuple(sorted(set(cfg.curriculum) - accepted))
 
@@ -162,7 +165,7 @@ def run_controls(controls: list[Control], quiet: bool = False, jobs: int = 1) ->
                 print(f"{head}: done before, kept", flush=True)
                 continue
             print(f"{head} -> {control.run_dir}", flush=True)
-            proc = subprocess.Popen(control.command, cwd=ROOT, env=env, stdout=out, stderr=out)
+            proc = subprocess.Popen(control.command, env=env, stdout=out, stderr=out)
             running[proc] = (i, control, time.perf_counter())
         for proc in [p for p in running if p.poll() is not None]:
             i, control, start = running.pop(proc)
@@ -179,15 +182,15 @@ def run_controls(controls: list[Control], quiet: bool = False, jobs: int = 1) ->
 def run_sweep(sweep_dir: Path, overrides: list[str], quiet: bool = False) -> int:
     """The sweep itself, as `train.py -m` runs it, into sweep_dir; its own end-of-sweep report is left out, since
     the report comes once the controls have run."""
-    command = [sys.executable, str(TRAIN), "-m", *overrides, f"hydra.sweep.dir={quoted(str(sweep_dir))}",
+    command = [*TRAIN, "-m", *overrides, f"hydra.sweep.dir={quoted(str(sweep_dir))}",
                "~hydra.callbacks.sweep_report"]
-    print(f"Sweep: {' '.join(command[1:])}", flush=True)
+    print(f"Sweep: {shown(command)}", flush=True)
     out = subprocess.DEVNULL if quiet else None
-    return subprocess.run(command, cwd=ROOT, stdout=out, stderr=out).returncode
+    return subprocess.run(command, stdout=out, stderr=out).returncode
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bicameral.report.yoked", description=__doc__,
+    p = argparse.ArgumentParser(prog=program("bicameral.report.yoked"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep_dir", type=Path, help="the sweep's dir; then, after --, a sweep to run into it first, "
                    "with the overrides train.py -m takes")
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.dry_run:
         for control in controls:
-            print(shlex.join(control.command[1:]))
+            print(shown(control.command))
         return code
     if not controls:
         print(f"No run under {args.sweep_dir} unlocked, so there is nothing to yoke.", flush=True)
