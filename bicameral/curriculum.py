@@ -33,7 +33,7 @@ class UnlockEvent:
     reason: str  # "first_bar", "beat_prev", "threshold", "schedule", "max_steps" or "ready" (a plug-in's rule)
 
     def log_lines(self) -> list[str]:
-        """The seed's console lines for this unlock."""
+        """The reference's console lines for this unlock."""
         detail = {
             "beat_prev": f", beat prev {self.prev_bar:.3f}" if self.prev_bar is not None else "",
             "threshold": f", below {self.prev_bar:.3f}" if self.prev_bar is not None else "",

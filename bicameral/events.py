@@ -9,7 +9,7 @@ class TrainStats:
 
     step: int
     epoch: int
-    epoch_step: int  # 1-based step within the epoch, as the seed's log prints it
+    epoch_step: int  # 1-based step within the epoch, as the reference's log prints it
     loss: float  # mean over the window's finite steps
     lr: float  # the LR the window's last step trained at
     cutoff: int

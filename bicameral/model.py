@@ -30,7 +30,7 @@ class ModelConfig:
     n_layers: int = 4
     n_heads: int = 4
     kernel_len: int = 64  # reach of the frequency path, in lags (bicameral only)
-    time_window: int | None = 16  # the seed's --chunk; None = full causal attention (bicameral only)
+    time_window: int | None = 16  # the reference's --chunk; None = full causal attention (bicameral only)
     # auto = the faster on the device, as measured on an H200 (README, "Speed"): toeplitz and flex on
     # CUDA, the references fft and blocked on the CPU
     freq_impl: str = "auto"  # auto | fft (reference) | toeplitz (blockwise matmuls, for kernel_len <= seq_len/4)

@@ -1,4 +1,4 @@
-"""The loss spike after an unlock, measured (the seed's "Why The Loss Spikes").
+"""The loss spike after an unlock, measured (the reference's "Why The Loss Spikes").
 
 New frequency bands briefly confuse the model: the smoothed training loss rises above the score it
 unlocked at, then falls back. For each unlock this measures, once `window` steps have passed:
@@ -34,7 +34,7 @@ class SpikeResult:
         return {"kind": "spike", **asdict(self)}
 
     def log_line(self) -> str:
-        """The console line, in the seed's shape."""
+        """The console line, in the reference's shape."""
         head = f"  [SPIKE] {self.from_cutoff} -> {self.to_cutoff}: "
         if self.spike is None:
             return head + f"no loss logged within {self.window_steps} steps"

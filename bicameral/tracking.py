@@ -23,7 +23,7 @@ log = logging.getLogger("bicameral")
 
 
 def format_lr(lr: float) -> str:
-    """The seed's compact LR: 2.0e-4, 1.99e-4."""
+    """The reference's compact LR: 2.0e-4, 1.99e-4."""
     mantissa, exponent = f"{lr:.2e}".split("e")
     mantissa = mantissa.rstrip("0")
     if mantissa.endswith("."):
@@ -95,7 +95,7 @@ class Tracker:
 
 
 class ConsoleTracker(Tracker):
-    """The seed's log lines, through the `bicameral` logger (Hydra also copies them to train.log)."""
+    """The reference's log lines, through the `bicameral` logger (Hydra also copies them to train.log)."""
 
     def __init__(self, steps_per_epoch: int, total_steps: int):
         self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
@@ -104,7 +104,7 @@ class ConsoleTracker(Tracker):
         log.info(f"Epoch {epoch}:")
 
     def on_train(self, stats: TrainStats) -> None:
-        # the seed's line, then where the whole run stands
+        # the reference's line, then where the whole run stands
         log.info(f"  step {stats.epoch_step}/{self.steps_per_epoch} loss={stats.loss:.3f} "
                  f"lr={format_lr(stats.lr)} cutoff={stats.cutoff}  {progress(stats, self.total_steps)}")
 

@@ -1,5 +1,8 @@
 """Config composition through Hydra's compose API: groups, presets, and typos caught at start."""
 
+import subprocess
+import sys
+
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
@@ -24,8 +27,8 @@ def test_defaults_are_the_cpu_achievement_run():
     check_config(cfg)
 
 
-def test_seed_experiment_reproduces_the_seed_command():
-    cfg = make("+experiment=seed")
+def test_the_reference_experiment_reproduces_the_references_command():
+    cfg = make("+experiment=reference")
     m, t = cfg.model, cfg.trainer
     assert (m.seq_len, m.kernel_len, m.time_window) == (1024, 128, 16)
     assert (t.batch_size, t.accum_steps, t.steps_per_epoch, t.epochs, t.log_every) == (4, 8, 1000, 50, 10)
@@ -148,8 +151,21 @@ def test_the_long_second_study_triples_the_tokens_and_keeps_the_unlock_steps():
     assert list(long.schedule.restart_steps) == list(short.schedule.restart_steps) == [50, 100, 150]
 
 
-def test_seed_gpu_is_the_seed_with_the_same_tokens_per_step_in_one_batch():
-    seed, gpu = make("+experiment=seed"), make("+experiment=seed_gpu")
-    tokens = [c.trainer.batch_size * c.trainer.accum_steps * c.model.seq_len for c in (seed, gpu)]
+def test_reference_gpu_is_the_reference_with_the_same_tokens_per_step_in_one_batch():
+    reference, gpu = make("+experiment=reference"), make("+experiment=reference_gpu")
+    tokens = [c.trainer.batch_size * c.trainer.accum_steps * c.model.seq_len for c in (reference, gpu)]
     assert tokens[0] == tokens[1] == 32 * 1024 and gpu.trainer.accum_steps == 1
     assert (gpu.optimizer.lr, gpu.trainer.epochs, gpu.model.kernel_len) == (2e-4, 50, 128)
+
+
+@pytest.mark.parametrize("old, new", [("seed", "reference"), ("seed_gpu", "reference_gpu")])
+def test_the_old_preset_names_compose_the_same_config(old, new):
+    assert make(f"+experiment={old}") == make(f"+experiment={new}")
+
+
+def test_the_old_preset_name_says_the_new_one(tmp_path):
+    # a bad value stops the run right after the line, before any work
+    proc = subprocess.run([sys.executable, "train.py", "+experiment=seed", "trainer.batch_size=0", "logger=none",
+                           f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "+experiment=seed is now +experiment=reference (the same config); the old name will go." in proc.stdout
+    assert proc.returncode == 2

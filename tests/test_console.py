@@ -1,4 +1,4 @@
-"""The console line: the seed's shape, then global progress, throughput and time left."""
+"""The console line: the reference's shape, then global progress, throughput and time left."""
 
 import logging
 

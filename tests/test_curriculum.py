@@ -1,4 +1,4 @@
-"""Curricula driven by scripted scores: the seed's two examples, the old system, the guards."""
+"""Curricula driven by scripted scores: the reference's two examples, the old system, the guards."""
 
 import math
 

@@ -18,6 +18,7 @@ from bicameral.run import train
 
 register_configs()
 log = logging.getLogger("bicameral")
+RENAMED_PRESETS = {"seed": "reference", "seed_gpu": "reference_gpu"}  # "seed" means a random seed only
 # conf/hydra/launcher/submitit_*.yaml keep the plugin's names on purpose, so Hydra checks them
 # against the plugin's schemas by name; that check is what this deprecation notice is about
 warnings.filterwarnings("ignore", message=r"[\s\S]*is validated against ConfigStore schema with the same name")
@@ -27,6 +28,10 @@ warnings.filterwarnings("ignore", message=r"[\s\S]*is validated against ConfigSt
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    preset = hydra_cfg.runtime.choices.get("experiment")
+    if preset in RENAMED_PRESETS:
+        log.warning(f"+experiment={preset} is now +experiment={RENAMED_PRESETS[preset]} (the same config); "
+                    "the old name will go.")
     if multirun:  # W&B: a group per variant, so its seeds draw as a band; a tag per sweep; runs named by overrides
         identity = job_wandb_identity(hydra_cfg)
         cfg.logger.group = cfg.logger.group or identity["group"]
