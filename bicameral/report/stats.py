@@ -191,11 +191,17 @@ def decide(mean: float, low: float | None, high: float | None, margin: float) ->
     return "could not tell"
 
 
+def _constant(values: Sequence[float]) -> bool:
+    """Equal up to float rounding (LR areas summed in another order): r would be noise."""
+    scale = max(abs(v) for v in values)
+    return max(values) - min(values) <= 1e-9 * max(scale, 1.0)
+
+
 def pearson(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] | None:
     """(r, p), e.g. does a curriculum's loss spike predict its final loss; None where r is undefined or meaningless."""
     if len(x) != len(y):
         raise ValueError(f"pearson needs equal lengths, got {len(x)} and {len(y)}")
-    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+    if len(x) < 3 or _constant(x) or _constant(y):
         return None
     result = sps.pearsonr(x, y)
     return float(result[0]), float(result[1])
