@@ -1,7 +1,11 @@
+"""What every test shares: the repo's paths, one way to compose a config, one way to read a record."""
+
+import json
 import os
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
 from bicameral.config import register_configs
 
@@ -12,6 +16,22 @@ register_configs()
 
 # A model and run small enough for seconds on a 2-core CPU (conf/experiment/smoke.yaml).
 MICRO = ["+experiment=smoke"]
+
+
+def compose_config(*overrides: str):
+    """The config `python train.py OVERRIDES` trains."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def micro_config(*overrides: str):
+    """The smoke run without W&B, plus overrides: what most tests train."""
+    return compose_config(*MICRO, "logger=none", *overrides)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """A record file's rows."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(autouse=True)

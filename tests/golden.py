@@ -14,10 +14,9 @@ import tempfile
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
-from bicameral.config import register_configs
 from bicameral.run import train
+from tests.conftest import micro_config, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_FILE = ROOT / "tests" / "golden_losses.json"
@@ -50,13 +49,10 @@ def processor() -> str:
 
 def smoke_run(curriculum: str, *extra: str) -> dict:
     """Train the smoke preset in a temporary run dir; its losses, unlock steps and final val loss."""
-    register_configs()
-    overrides = ["+experiment=smoke", "logger=none", f"curriculum={curriculum}", "trainer.device=cpu", *extra]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = micro_config(f"curriculum={curriculum}", "trainer.device=cpu", *extra)
     with tempfile.TemporaryDirectory() as run_dir:
         summary = train(cfg, run_dir)
-        rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+        rows = read_jsonl(Path(run_dir) / "metrics.jsonl")
     return {
         "losses": [r["loss"] for r in rows if r["kind"] == "train"],
         "unlock_steps": summary["unlock_steps"],

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
@@ -22,12 +21,9 @@ from bicameral.errors import BicameralError
 from bicameral.lock import RunDirLock
 from bicameral.run import train
 from bicameral.trainer import NonFiniteError
-from tests.conftest import CONF_DIR, MICRO, ROOT
+from tests.conftest import MICRO, ROOT, micro_config
 
-
-def compose_cfg(*overrides):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=[*MICRO, "logger=none", *overrides])
+compose_cfg = micro_config
 
 
 @pytest.mark.parametrize(

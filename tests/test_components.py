@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from bicameral.build import build_curriculum, build_optimizer, build_schedule
 from bicameral.config import ConfigError
@@ -14,14 +13,12 @@ from bicameral.model import LanguageModel, ModelConfig
 from bicameral.optim import MuonAdamW, parameter_groups
 from bicameral.run import train
 from bicameral.schedule import Constant, CosineWithRestarts, LinearWithRestarts
-from tests.conftest import CONF_DIR, MICRO
+from tests.conftest import MICRO, compose_config
 
 CPU = torch.device("cpu")
 
 
-def make(*overrides):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+make = compose_config
 
 
 def tiny_model() -> LanguageModel:

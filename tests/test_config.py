@@ -4,18 +4,14 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
 from bicameral.build import build_curriculum
 from bicameral.config import ConfigError, check_config
-from tests.conftest import CONF_DIR, ROOT
+from tests.conftest import ROOT, compose_config
 
-
-def make(*overrides):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+make = compose_config
 
 
 def test_defaults_are_the_cpu_achievement_run():

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bicameral.checkpoint import load_checkpoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, read_jsonl
 
 
 def readme_block(first_line: str) -> str:
@@ -49,7 +49,7 @@ def test_plateau_curriculum_and_rmsprop_from_a_user_folder(tmp_path, corpus_cach
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "optimizer=torch.optim.rmsprop.RMSprop" in proc.stdout
     assert "curriculum=my_curricula.Plateau levels=[8, 16, 32, 33]" in proc.stdout
-    unlocks = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    unlocks = read_jsonl(run_dir / "events.jsonl")
     unlocks = [e for e in unlocks if e["kind"] == "unlock"]
     assert len(unlocks) >= 2 and {e["reason"] for e in unlocks} == {"ready"}
     assert "  [UNLOCK] 8 -> 16 (loss=" in proc.stdout

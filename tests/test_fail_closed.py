@@ -9,24 +9,21 @@ import os
 import subprocess
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from bicameral.checkpoint import CheckpointError, load_checkpoint
 from bicameral.config import ConfigError
 from bicameral.errors import BicameralError
 from bicameral.run import train
 from bicameral.tracking import JsonlTracker, RecordError
-from tests.conftest import CONF_DIR, MICRO
+from tests.conftest import micro_config, read_jsonl
 
 
 def cfg_for(*overrides):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=[*MICRO, "logger=none", "trainer.steps_per_epoch=4",
-                                                        "trainer.ckpt_every=2", *overrides])
+    return micro_config("trainer.steps_per_epoch=4", "trainer.ckpt_every=2", *overrides)
 
 
 def records(run_dir, name="metrics.jsonl") -> list[dict]:
-    return [json.loads(line) for line in (run_dir / name).read_text().splitlines()]
+    return read_jsonl(run_dir / name)
 
 
 @pytest.mark.parametrize("override", ["trainer.resume=null", "seed=1"])

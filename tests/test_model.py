@@ -176,17 +176,14 @@ def test_full_causal_time_path_and_hemisphere_share():
 
 
 def test_sizes_match_their_names():
-    from hydra import compose, initialize_config_dir
-
     from bicameral.build import build_model
-    from tests.conftest import CONF_DIR
+    from tests.conftest import compose_config
 
     counts, shapes = {}, {}
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        for size in ("tiny", "small", "transformer", "transformer_small", "transformer_base", "base"):
-            cfg = compose(config_name="config", overrides=[f"model={size}"])
-            counts[size] = build_model(cfg.model).num_params() if size != "base" else None
-            shapes[size] = (cfg.model.d_model, cfg.model.n_layers, cfg.model.seq_len)
+    for size in ("tiny", "small", "transformer", "transformer_small", "transformer_base", "base"):
+        cfg = compose_config(f"model={size}")
+        counts[size] = build_model(cfg.model).num_params() if size != "base" else None
+        shapes[size] = (cfg.model.d_model, cfg.model.n_layers, cfg.model.seq_len)
     assert counts["tiny"] < 3e6 and 10e6 <= counts["small"] <= 20e6
     # the baseline matches each size in width, depth and context
     assert shapes["transformer"] == shapes["tiny"] and shapes["transformer_small"] == shapes["small"]

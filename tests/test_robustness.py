@@ -1,7 +1,6 @@
 """Never lose a run: torn saves, exact resume anywhere, preemption, non-finite steps, failing services."""
 
 import errno
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import bicameral.checkpoint as checkpoint_module
 from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, save_checkpoint
@@ -19,24 +17,22 @@ from bicameral.model import LanguageModel
 from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.run import train
 from bicameral.trainer import NonFiniteError, Trainer
-from tests.conftest import CONF_DIR, MICRO, ROOT
+from tests.conftest import MICRO, ROOT, micro_config, read_jsonl
 
 
 def cfg_for(*extra):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=[
-            *MICRO, "logger=none", "trainer.epochs=2", "trainer.ckpt_every=4", "curriculum.unlock_threshold=5.2",
-            "trainer.accum_steps=2", "model.dropout=0.1", *extra])
+    return micro_config("trainer.epochs=2", "trainer.ckpt_every=4", "curriculum.unlock_threshold=5.2",
+                        "trainer.accum_steps=2", "model.dropout=0.1", *extra)
 
 
 def rows(run_dir: Path, kind: str = "train") -> list[tuple]:
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    records = read_jsonl(run_dir / "metrics.jsonl")
     return [(r["step"], r.get("loss", r.get("val_loss")), r.get("lr"), r.get("cutoff")) for r in records
             if r["kind"] == kind]
 
 
 def events(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    return read_jsonl(run_dir / "events.jsonl")
 
 
 # -- 1. atomic, verifiable checkpoints -----------------------------------------------------------

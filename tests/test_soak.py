@@ -6,7 +6,6 @@ Each attempt is a fresh process forked from a server that has already imported t
 restart costs a fork, not an interpreter start: 10 kills fit in well under a minute on 2 cores.
 """
 
-import json
 import logging
 import multiprocessing
 import random
@@ -19,7 +18,7 @@ import pytest
 import torch
 
 from bicameral.checkpoint import load_checkpoint, newest_valid_checkpoint
-from tests.conftest import CONF_DIR, MICRO
+from tests.conftest import MICRO, compose_config, read_jsonl
 
 SLOW_SAVE_S = 0.03  # every save sleeps this long before its rename: a slow disk, a wide window to kill in
 OVERRIDES = [*MICRO, "logger=none", "trainer.ckpt_every=3", "trainer.log_every=2", "trainer.val_every=5",
@@ -31,8 +30,6 @@ def attempt(run_dir: str, cache_dir: str, overrides: list[str], step) -> None:
     """One process's try at the run: what `python train.py` does, on a disk with slow saves. It
     publishes each finished step in `step` (shared memory), so the parent can aim its kills."""
     import os
-
-    from hydra import compose, initialize_config_dir
 
     import bicameral.checkpoint as checkpoint
     from bicameral.run import train
@@ -53,9 +50,7 @@ def attempt(run_dir: str, cache_dir: str, overrides: list[str], step) -> None:
         step.value = self.step
 
     checkpoint.torch.save, Trainer._step = slow_save, published_step
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    train(cfg, run_dir)
+    train(compose_config(*overrides), run_dir)
 
 
 class Attempt:
@@ -88,10 +83,6 @@ def torn_saves(run_dir: Path) -> set[str]:
 def checkpoint_step(run_dir: Path) -> int:
     found = newest_valid_checkpoint(run_dir, "checkpoint.pt")
     return found[1]["step"] if found else 0
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def soak(tmp_path: Path, cache_dir: Path, kills: int, epochs: int, seed: int) -> str:

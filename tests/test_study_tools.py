@@ -7,14 +7,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from bicameral import evaluate, sample
 from bicameral.checkpoint import load_checkpoint
 from bicameral.curriculum import default_levels
 from bicameral.model import LanguageModel, ModelConfig
 from bicameral.run import train
-from tests.conftest import CONF_DIR, MICRO
+from tests.conftest import micro_config
 
 CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=2, kernel_len=16, time_window=8)
 
@@ -39,9 +38,7 @@ def test_ablations_are_causal_and_report_their_share(arch, share):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, corpus_cache):
     run_dir = tmp_path_factory.mktemp("run")
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*MICRO, "logger=none", "curriculum.unlock_threshold=5.2"])
-    summary = train(cfg, run_dir)
+    summary = train(micro_config("curriculum.unlock_threshold=5.2"), run_dir)
     return run_dir / "checkpoint.pt", summary
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 from omegaconf import OmegaConf
 
 from bicameral.report.sweep_callback import SweepReport
+from tests.conftest import read_jsonl
 from tests.test_compare import write_sweep
 from tests.test_sweeps import run_cli
 from tests.wandb_offline import find_offline_runs, read_offline_run
@@ -34,7 +35,7 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
     assert all(r["unlocks"] for r in achievement)
     # each unlock's spike, measured by the engine and joined to its unlock in the report
     for job in sweep.glob("curriculum=achievement,*"):
-        events = [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
+        events = read_jsonl(job / "events.jsonl")
         spikes = [e for e in events if e["kind"] == "spike"]
         assert [s["step"] for s in spikes] == [e["step"] for e in events if e["kind"] == "unlock"]
         assert set(spikes[0]) == {"kind", "step", "from_cutoff", "to_cutoff", "score", "spike", "recovery_steps",

@@ -1,12 +1,11 @@
 """Sweeps through the real CLI in subprocesses: multirun, W&B groups, failures, launchers, Optuna."""
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import MICRO, ROOT
+from tests.conftest import MICRO, ROOT, read_jsonl
 from tests.wandb_offline import find_offline_runs, read_offline_run
 
 QUICK = [*MICRO, "logger=none", "trainer.steps_per_epoch=5"]
@@ -23,7 +22,7 @@ def job_dirs(sweep: Path) -> list[Path]:
 
 
 def events(job: Path) -> list[dict]:
-    return [json.loads(line) for line in (job / "events.jsonl").read_text().splitlines()]
+    return read_jsonl(job / "events.jsonl")
 
 
 def test_threshold_by_curriculum_multirun_groups_runs_and_compares(tmp_path, corpus_cache):

@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from bicameral.checkpoint import CheckpointError, load_checkpoint
 from bicameral.config import ConfigError
 from bicameral.run import train
-from tests.conftest import CONF_DIR, MICRO, ROOT
+from tests.conftest import MICRO, ROOT, micro_config, read_jsonl
 from tests.wandb_offline import find_offline_runs, iter_records, read_offline_run
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_train_py_learns_unlocks_and_records_everything(tmp_path, corpus_cache):
@@ -73,10 +68,8 @@ def test_bad_input_is_one_clear_line_before_any_work(tmp_path, overrides, messag
 def micro_cfg(run_dir: Path, *extra):
     # a first bar high enough that the micro model unlocks within a few dozen steps
     threshold = [] if "curriculum=none" in extra else ["curriculum.unlock_threshold=5.2"]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=[
-            *MICRO, "logger=none", "trainer.steps_per_epoch=20", "trainer.epochs=2", "trainer.ckpt_every=10",
-            "curriculum.min_steps_per_level=5", "model.dropout=0.1", *threshold, *extra])
+    return micro_config("trainer.steps_per_epoch=20", "trainer.epochs=2", "trainer.ckpt_every=10",
+                        "curriculum.min_steps_per_level=5", "model.dropout=0.1", *threshold, *extra)
 
 
 def test_resume_continues_exactly(tmp_path, corpus_cache):

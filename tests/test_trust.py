@@ -15,7 +15,7 @@ from bicameral import rng
 from bicameral.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, upgrade
 from bicameral.records import cut_after
 from bicameral.run import train
-from tests.conftest import MICRO, ROOT
+from tests.conftest import MICRO, ROOT, read_jsonl
 from tests.test_bad_input import compose_cfg, unsafe_checkpoint
 
 # -- loading never runs code -------------------------------------------------------------------------
@@ -77,10 +77,6 @@ def test_an_old_checkpoint_is_refused_then_upgraded_once_by_its_owner(tmp_path, 
 
 
 # -- one writer per run dir ----------------------------------------------------------------------------
-
-
-def read_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_a_second_run_on_a_dir_fails_fast_and_a_killed_holder_never_blocks_the_resume(tmp_path, corpus_cache):

@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from bicameral.report.runs import load_runs
 from bicameral.run import train
-from tests.conftest import CONF_DIR, MICRO, ROOT
+from tests.conftest import MICRO, ROOT, micro_config
 
 
 def records(path, kind: str) -> list[dict]:
@@ -22,9 +21,8 @@ def test_lr_area_is_the_sum_of_the_schedule(tmp_path, corpus_cache):
     """Linear schedule, peak 1, floor 0.1, 5 warmup steps, 20 steps, a restart at 10 (sums by hand):
     warmup (1+2+3+4+5)/5 = 3; steps 5..9 decay over 15: 5 - 0.9 (0+1+2+3+4)/15 = 4.4;
     steps 10..19 decay over 10: 10 - 0.9 (0+...+9)/10 = 5.95. In all 13.35 steps at peak LR."""
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[*MICRO, "logger=none", "curriculum=none", "schedule=linear_restarts",
-                                           "schedule.restart_steps=[10]", "trainer.ckpt=null"])
+    cfg = micro_config("curriculum=none", "schedule=linear_restarts", "schedule.restart_steps=[10]",
+                       "trainer.ckpt=null")
     summary = train(cfg, run_dir=tmp_path / "run")
     assert summary["lr_area"] == pytest.approx(13.35, rel=1e-9)
     [finish] = records(tmp_path / "run" / "events.jsonl", "finish")

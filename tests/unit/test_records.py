@@ -11,6 +11,7 @@ import torch
 from bicameral.checkpoint import CheckpointError
 from bicameral.records import cut_after
 from bicameral.stateful import Checkpointer
+from tests.conftest import read_jsonl
 
 
 def test_a_line_of_invalid_bytes_is_cut_and_named(tmp_path, caplog):
@@ -20,7 +21,7 @@ def test_a_line_of_invalid_bytes_is_cut_and_named(tmp_path, caplog):
     (tmp_path / "metrics.jsonl").write_bytes(b"".join(lines))
     with caplog.at_level(logging.WARNING, logger="bicameral"):
         cut = cut_after(tmp_path, 20)
-    kept = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    kept = read_jsonl(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in kept] == [10, 20]  # the damaged line and step 30 (after the checkpoint) go
     assert cut == {"metrics.jsonl": 2}
     assert any("line(s) 2 are not UTF-8 (damaged); cut" in r.getMessage() for r in caplog.records)

@@ -4,13 +4,11 @@ dropped, finished controls kept."""
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-
 from bicameral.build import build_curriculum
 from bicameral.curriculum import NoCurriculum
 from bicameral.report import yoked
 from bicameral.report.runs import Run
-from tests.conftest import CONF_DIR
+from tests.conftest import compose_config
 
 
 def reference_run(overrides: list[str], path: Path = Path("sweep/job")) -> Run:
@@ -29,8 +27,7 @@ def test_the_control_keeps_everything_but_the_curriculum_and_restarts_where_its_
                          "curriculum=none", "~curriculum.margin", "schedule.restart_steps=[5,10,15]",
                          "yoked_to='+study=achievement_margin,seed=1'"]
     # it composes as train.py composes it, and builds the baseline curriculum with the run's seed and restarts
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_config(*overrides)
     assert isinstance(build_curriculum(cfg.curriculum, cfg.model.seq_len), NoCurriculum)
     assert (cfg.seed, list(cfg.schedule.restart_steps), cfg.yoked_to) == (1, [5, 10, 15], run.relative_path)
 
@@ -56,8 +53,7 @@ def test_the_control_joins_its_variants_w_and_b_group_and_the_sweeps_tag(tmp_pat
                          "logger.name='yoked(curriculum=achievement),seed=1'",
                          "logger.tags=['mine','sweep=multirun/demo']"]
     # the quoted values parse as Hydra reads a command line
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=["+experiment=smoke", *overrides])
+    cfg = compose_config("+experiment=smoke", *overrides)
     assert (cfg.logger.group, list(cfg.logger.tags)) == ("multirun/demo/yoked(curriculum=achievement)",
                                                          ["mine", "sweep=multirun/demo"])
 
