@@ -231,3 +231,30 @@ def excess_loss(runs: list[Run], default_window: int | None = None) -> list[dict
             out.append({"variant": variant, "unlock": k + 1, "cutoffs": sorted(cutoffs),
                         "excess": difference(mine, theirs)})
     return out
+
+
+def excess_by_seed(runs: list[Run], variant: str, default_window: int | None = None) -> dict[int, float]:
+    """Per seed, the variant's run minus its yoked control over the spike window after each unlock, averaged
+    over the run's unlocks: what unlocking cost that run, with the LR held equal."""
+    controls = {(r.yoked_to, r.seed): r for r in runs if r.yoked_to is not None and r.status == "finished"}
+    out = {}
+    for run in runs:
+        control = controls.get((run.relative_path, run.seed))
+        if run.variant != variant or control is None or run.status != "finished" or not run.unlocks:
+            continue
+        gaps = []
+        for unlock in run.unlocks:
+            spike = next((s for s in run.spikes if s["step"] == unlock["step"]), None)
+            window = (spike or {}).get("window_steps") or default_window or 5 * (run.log_every or 10)
+            ours, yoked = (window_mean(r, unlock["step"], window) for r in (run, control))
+            if ours is not None and yoked is not None:
+                gaps.append(ours - yoked)
+        if gaps:
+            out[run.seed] = statistics.fmean(gaps)
+    return out
+
+
+def excess_contrast(runs: list[Run], variant: str, other: str) -> dict | None:
+    """variant's excess loss after its unlocks minus other's, paired over seeds: is one model's unlock cheaper
+    than another's, each against its own yoked control? (e.g. bicameral vs the frequency path alone)."""
+    return difference(excess_by_seed(runs, variant), excess_by_seed(runs, other))

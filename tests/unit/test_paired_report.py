@@ -6,7 +6,7 @@ import csv
 import pytest
 from scipy import stats as sps
 
-from bicameral.report.paired import difference, excess_loss
+from bicameral.report.paired import difference, excess_by_seed, excess_contrast, excess_loss
 from bicameral.report.runs import load_runs
 from bicameral.report.tables import format_difference, report_text
 from bicameral.report.write import RUN_COLUMNS, build_report, write_report
@@ -177,3 +177,22 @@ def test_the_stated_rule_reads_the_unlocking_and_the_restarts_side_by_side(sweep
     out = capsys.readouterr().out
     assert "Decision, by the rule stated before the runs (margin 0.005 nats):" in out
     assert "helps" in out and "could not tell" in out
+
+
+def test_one_variants_unlock_cost_against_anothers_each_against_its_own_control(sweep):
+    """step_schedule's runs unlock where achievement's do, but pay +0.10 at step 40 instead of +0.05."""
+    unlocks = [(30, 32, 64), (60, 64, 129)]
+    for k in SEEDS:
+        steep = curve(1.90 + 0.02 * k)
+        steep[3] += 0.10
+        job(sweep, f"curriculum=step_schedule,seed={k}", ["curriculum=step_schedule"], k, 1.90 + 0.02 * k, 110.0,
+            unlocks, losses=steep)
+        job(sweep, f"yoked/curriculum=step_schedule,seed={k}", ["curriculum=none", "schedule.restart_steps=[30,60]"],
+            k, 1.92 + 0.01 * k, 110.0, yoked_to=f"curriculum=step_schedule,seed={k}", losses=curve(1.92 + 0.01 * k))
+    runs = load_runs(sweep)
+    # achievement, seed k: unlock 1 costs -0.01 + 0.01k, unlock 2 -0.02 + 0.01k (the test above); mean of the two
+    assert excess_by_seed(runs, "curriculum=achievement") == pytest.approx({0: -0.015, 1: -0.005, 2: 0.005})
+    contrast = excess_contrast(runs, "curriculum=achievement", "curriculum=step_schedule")
+    # the extra 0.05 at one of the 5 points after unlock 1, halved over 2 unlocks: 0.005 cheaper in every seed
+    assert contrast["values"] == pytest.approx([-0.005] * 3) and contrast["n"] == 3
+    assert contrast["high"] == pytest.approx(-0.005)
