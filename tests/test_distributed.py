@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bicameral.checkpoint import load_checkpoint
 from bicameral.preemption import PREEMPTED_EXIT_CODE
 from tests.conftest import ROOT
@@ -96,6 +98,8 @@ def test_a_stopped_rank_ends_every_rank_within_the_timeout(tmp_path, corpus_cach
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] >= 5
 
 
+# slow: tests/unit/test_launch.py checks the launcher's exit codes in the default suite
+@pytest.mark.slow
 def test_a_stop_signal_to_the_launcher_saves_and_exits_75(tmp_path, corpus_cache):
     proc = launch(tmp_path, corpus_cache)
     try:

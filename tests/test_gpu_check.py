@@ -4,9 +4,13 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+# slow: a rehearsal of the device script, every section on CPU shapes; run it before a GPU session
+@pytest.mark.slow
 def test_gpu_check_dry_run_writes_its_report(tmp_path, corpus_cache):
     env = {**os.environ, "OUT": str(tmp_path)}
     proc = subprocess.run(["bash", "experiments/gpu_check.sh", "--cpu-dry-run"], cwd=ROOT, env=env,

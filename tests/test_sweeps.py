@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import MICRO, ROOT, read_jsonl
 from tests.wandb_offline import find_offline_runs, read_offline_run
 
@@ -77,6 +79,8 @@ def test_a_failing_job_is_reported_and_the_others_finish(tmp_path, corpus_cache)
     assert "curriculum.levels=[16,8]: failed, nothing logged: curriculum.levels=[16, 8] must be strictly" in report
 
 
+# slow: the submitit plugin's launch; the basic launcher's sweeps stay in the default suite
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, corpus_cache):
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "hydra/launcher=submitit_local", "curriculum=achievement,none", *QUICK,
@@ -89,6 +93,8 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, corpus_cache):
     assert (sweep / ".submitit").is_dir()  # each job ran as its own submitit process
 
 
+# slow: the Optuna sweeper (an extra); the threshold sweep itself stays in the default suite
+@pytest.mark.slow
 def test_optuna_searches_the_threshold(tmp_path, corpus_cache):
     sweep = tmp_path / "sweep"
     small = ["model.seq_len=64", "model.d_model=32", "model.n_layers=2", "model.kernel_len=16",
