@@ -1,7 +1,7 @@
 """Checkpoints written atomically, with the previous one kept: a crash mid-save never costs a run.
 
-A save writes a temp file in the same folder, fsyncs it, hard-links the current checkpoint to
-`<name>.prev<suffix>`, renames the temp file into place and fsyncs the folder. A process
+A save writes a temp file in the same folder (bicameral.files), hard-links the current checkpoint to
+`<name>.prev<suffix>`, fsyncs the temp file, renames it into place and fsyncs the folder. A process
 killed at any point leaves `<name>` complete, old or new, and the previous one beside it.
 
 Loading never runs code from the file: checkpoints hold only tensors and plain types and load
@@ -16,7 +16,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from bicameral.errors import BicameralError, exit_on_bad_input
+from bicameral.files import torn_writes, written_atomically
 
 REQUIRED_KEYS = ("model", "optimizer", "schedule", "curriculum", "step", "rng", "config")
 
@@ -64,29 +64,18 @@ def previous_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # the renames themselves survive a power cut
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
-    """Atomically replace `path` with `state`, keeping the checkpoint it replaces as the previous one."""
+    """Atomically and durably replace `path` with `state`, keeping the checkpoint it replaces as the previous one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with written_atomically(path, durable=True) as tmp:
+        with open(tmp, "wb") as f:  # a file torch writes to, so a full disk's OSError reaches us
             try:
                 torch.save(state, f)
-            except RuntimeError as err:  # a full disk can surface as torch's zip writer failing to close
+            except RuntimeError as err:  # it can surface as torch's zip writer failing to close
                 if isinstance(err.__context__, OSError):
                     raise err.__context__ from None
                 raise
-            f.flush()
-            os.fsync(f.fileno())
         if path.exists():  # linked, not moved, into place: `path` exists at every moment of a save
             keep = path.with_name(f".{path.name}.prev.tmp")  # a torn one is removed like any temp file
             keep.unlink(missing_ok=True)
@@ -96,19 +85,13 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
             except OSError:  # a filesystem without hard links: moved, leaving a moment with the previous one only
                 keep.unlink(missing_ok=True)
                 os.replace(path, previous_path(path))
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def remove_torn_saves(run_dir: str | os.PathLike, name: str | None) -> None:
     """Delete the temp files of saves that a killed process never finished. Only the run dir's one
     writer (it holds the run's lock) calls this, so no live save is among them."""
     if name:
-        path = Path(run_dir) / name
-        for torn in path.parent.glob(f".{path.name}.*.tmp"):
+        for torn in torn_writes(Path(run_dir) / name):
             torn.unlink(missing_ok=True)
 
 

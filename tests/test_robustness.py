@@ -13,6 +13,7 @@ import torch
 
 import bicameral.checkpoint as checkpoint_module
 from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, save_checkpoint
+from bicameral.files import torn_writes
 from bicameral.model import LanguageModel
 from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.run import train
@@ -82,7 +83,7 @@ def test_a_save_never_leaves_a_moment_without_the_checkpoint(tmp_path, monkeypat
     assert present and all(present)
     assert torch.load(path, weights_only=True)["step"] == 2
     assert torch.load(tmp_path / "checkpoint.prev.pt", weights_only=True)["step"] == 1
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not torn_writes(tmp_path / "checkpoint.pt")
 
 
 def test_torn_and_foreign_checkpoints_fail_naming_the_file(tmp_path):
@@ -292,7 +293,7 @@ def test_a_disk_that_stays_full_fails_the_run_naming_the_last_good_checkpoint(tm
     assert events(tmp_path)[-1]["kind"] == "failed" and "at step 4" in events(tmp_path)[-1]["error"]
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 4
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not torn_writes(tmp_path / "checkpoint.pt")
 
 
 def test_a_failed_last_save_is_a_failed_run_not_done(tmp_path, corpus_cache, monkeypatch):

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from bicameral.checkpoint import load_checkpoint, newest_valid_checkpoint
+from bicameral.files import torn_writes
 from tests.conftest import MICRO, compose_config, read_jsonl
 
 SLOW_SAVE_S = 0.03  # every save sleeps this long before its rename: a slow disk, a wide window to kill in
@@ -77,7 +78,7 @@ class Attempt:
 
 
 def torn_saves(run_dir: Path) -> set[str]:
-    return {p.name for p in run_dir.glob(".checkpoint.pt.*.tmp")}
+    return {p.name for p in torn_writes(run_dir / "checkpoint.pt")}
 
 
 def checkpoint_step(run_dir: Path) -> int:
