@@ -49,7 +49,7 @@ def hydra_setup_errors_in_one_line(task):
     except OSError as err:
         if any(frame.f_code is task_code for frame, _ in traceback.walk_tb(err.__traceback__)):
             raise
-        print(f"error: Output dir {err.filename} cannot be made ({err.strerror}). Fix: hydra.run.dir=<a writable "
+        print(f"error: Output path {err.filename} cannot be written ({err.strerror}). Fix: hydra.run.dir=<a writable "
               "folder> (hydra.sweep.dir for a multirun).", file=sys.stderr)
         raise SystemExit(2) from None
     finally:

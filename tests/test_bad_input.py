@@ -292,9 +292,9 @@ def test_an_output_dir_that_cannot_be_made_is_one_line(tmp_path):
     blocker.write_text("not a folder")
     proc = run_train(tmp_path, f"hydra.run.dir={blocker / 'run'}")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"error: Output dir {blocker / 'run'} cannot be made (Not a directory)"
-                                                ". Fix: hydra.run.dir=<a writable folder> (hydra.sweep.dir for a "
-                                                "multirun)."]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: Output path {blocker / 'run'} cannot be written (Not a directory). Fix: hydra.run.dir=<a writable "
+        "folder> (hydra.sweep.dir for a multirun)."]
 
 
 def test_hydra_errors_print_as_hydra_prints_them(tmp_path):
