@@ -203,17 +203,29 @@ def window_mean(run: Run, start: int, steps: int) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def yoked_pairs(runs: list[Run]) -> list[tuple[Run, Run]]:
+    """Each finished run with its finished yoked control (same seed)."""
+    controls = {(r.yoked_to, r.seed): r for r in runs if r.yoked_to is not None and r.status == "finished"}
+    return [(run, controls[(run.relative_path, run.seed)]) for run in runs
+            if run.status == "finished" and (run.relative_path, run.seed) in controls]
+
+
+def unlock_gap(run: Run, control: Run, unlock: dict, default_window: int | None) -> tuple[float, float] | None:
+    """(run, control) mean logged train loss over the spike window after `unlock`; None where either logged none."""
+    spike = next((s for s in run.spikes if s["step"] == unlock["step"]), None)
+    window = (spike or {}).get("window_steps") or default_window or 5 * (run.log_every or 10)
+    ours, yoked = (window_mean(r, unlock["step"], window) for r in (run, control))
+    return None if ours is None or yoked is None else (ours, yoked)
+
+
 def excess_loss(runs: list[Run], default_window: int | None = None) -> list[dict]:
     """Per variant with yoked controls and per unlock k: run minus its yoked control (same seed, same LR) in
     logged train loss over the spike window after the k-th unlock, paired over seeds. The spike (the peak after
     the unlock minus the score it unlocked at) grows with how steeply the loss was falling; the control falls
     alongside, so here that trend cancels."""
-    controls = {(r.yoked_to, r.seed): r for r in runs if r.yoked_to is not None and r.status == "finished"}
     by_variant: dict[str, list[tuple[Run, Run]]] = {}
-    for run in runs:
-        control = controls.get((run.relative_path, run.seed))
-        if control is not None and run.status == "finished":
-            by_variant.setdefault(run.variant, []).append((run, control))
+    for run, control in yoked_pairs(runs):
+        by_variant.setdefault(run.variant, []).append((run, control))
     out = []
     for variant, pairs in by_variant.items():
         for k in range(max(len(run.unlocks) for run, _ in pairs)):
@@ -222,11 +234,9 @@ def excess_loss(runs: list[Run], default_window: int | None = None) -> list[dict
                 if len(run.unlocks) <= k:
                     continue
                 unlock = run.unlocks[k]
-                spike = next((s for s in run.spikes if s["step"] == unlock["step"]), None)
-                window = (spike or {}).get("window_steps") or default_window or 5 * (run.log_every or 10)
-                ours, yoked = (window_mean(r, unlock["step"], window) for r in (run, control))
-                if ours is not None and yoked is not None:
-                    mine[run.seed], theirs[run.seed] = ours, yoked
+                gap = unlock_gap(run, control, unlock, default_window)
+                if gap is not None:
+                    mine[run.seed], theirs[run.seed] = gap
                 cutoffs.add(f"{unlock['from_cutoff']}->{unlock['to_cutoff']}")
             out.append({"variant": variant, "unlock": k + 1, "cutoffs": sorted(cutoffs),
                         "excess": difference(mine, theirs)})
@@ -236,21 +246,13 @@ def excess_loss(runs: list[Run], default_window: int | None = None) -> list[dict
 def excess_by_seed(runs: list[Run], variant: str, default_window: int | None = None) -> dict[int, float]:
     """Per seed, the variant's run minus its yoked control over the spike window after each unlock, averaged
     over the run's unlocks: what unlocking cost that run, with the LR held equal."""
-    controls = {(r.yoked_to, r.seed): r for r in runs if r.yoked_to is not None and r.status == "finished"}
     out = {}
-    for run in runs:
-        control = controls.get((run.relative_path, run.seed))
-        if run.variant != variant or control is None or run.status != "finished" or not run.unlocks:
+    for run, control in yoked_pairs(runs):
+        if run.variant != variant:
             continue
-        gaps = []
-        for unlock in run.unlocks:
-            spike = next((s for s in run.spikes if s["step"] == unlock["step"]), None)
-            window = (spike or {}).get("window_steps") or default_window or 5 * (run.log_every or 10)
-            ours, yoked = (window_mean(r, unlock["step"], window) for r in (run, control))
-            if ours is not None and yoked is not None:
-                gaps.append(ours - yoked)
+        gaps = [gap for unlock in run.unlocks if (gap := unlock_gap(run, control, unlock, default_window))]
         if gaps:
-            out[run.seed] = statistics.fmean(gaps)
+            out[run.seed] = statistics.fmean(ours - yoked for ours, yoked in gaps)
     return out
 
 
