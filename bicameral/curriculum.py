@@ -1,8 +1,9 @@
 """Frequency-band curricula: they decide when the next band unlocks; the engine applies it.
 
 Levels are cutoffs in rfft bins, e.g. [128, 256, 512, 513] at seq_len 1024 (513 = full).
-The score fed to `observe` is a smoothed loss (the mean over the last score window), never a
-single batch. At most one unlock per decision.
+The engine asks a curriculum every `judge_every` steps (by default each log window), with a
+smoothed loss (the mean over the last `score_window` steps), never a single batch. At most one
+unlock per judgement.
 
 The extension point is `Curriculum`: a dataclass subclass that implements
 `ready(step, score) -> bool` is a complete curriculum. Its init fields are its config (the
@@ -79,6 +80,13 @@ def resolve_levels(levels: list[int] | None, seq_len: int) -> list[int]:
     return levels
 
 
+def judging(judge_every: int | None, score_window: int | None, log_every: int) -> tuple[int, int]:
+    """(steps between judgements, steps averaged into the score) as a run uses them: by default each log
+    window, over the steps since the last judgement."""
+    every = judge_every or log_every
+    return every, score_window or every
+
+
 def snake_case(name: str) -> str:
     """FixedThreshold -> fixed_threshold."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
@@ -101,8 +109,8 @@ class Curriculum:
     levels: list[int]  # cutoffs in bins, the last one full resolution; the engine derives them from seq_len
     min_steps_per_level: int = 0
     max_steps_per_level: int | None = None  # unlock anyway after this many steps at a level
-    score_window: int | None = None  # steps averaged into the score; None = the trainer's log window
-    spike_window: int | None = None  # steps after an unlock in which its loss spike is measured; None = 5 log windows
+    judge_every: int | None = None  # steps between judgements; None = trainer.log_every
+    score_window: int | None = None  # steps averaged into the score; None = judge_every
     level: int = field(default=0, init=False)
     level_start_step: int = field(default=0, init=False)
     history: list[dict] = field(default_factory=list, init=False)  # every unlock, as plain dicts
@@ -114,8 +122,10 @@ class Curriculum:
             raise CurriculumError(
                 "curriculum.max_steps_per_level must be >= max(1, min_steps_per_level), or null for no cap."
             )
-        if self.score_window is not None and self.score_window < 1:
-            raise CurriculumError(f"curriculum.score_window={self.score_window} must be >= 1 or null.")
+        for key in ("judge_every", "score_window"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise CurriculumError(f"curriculum.{key}={value} must be a whole number of steps >= 1, or null.")
 
     @property
     def name(self) -> str:
@@ -187,7 +197,14 @@ class Curriculum:
 
 
 @dataclass(kw_only=True)
-class Achievement(Curriculum):
+class LossDriven(Curriculum):
+    """A curriculum the loss unlocks: each band trains a little before the next one can open."""
+
+    min_steps_per_level: int = 50
+
+
+@dataclass(kw_only=True)
+class Achievement(LossDriven):
     """Beat your own score: the first bar is `unlock_threshold`, then each unlock's score."""
 
     unlock_threshold: float  # the first bar
@@ -219,7 +236,7 @@ class Achievement(Curriculum):
 
 
 @dataclass(kw_only=True)
-class FixedThreshold(Curriculum):
+class FixedThreshold(LossDriven):
     """The old system: one fixed threshold per unlock.
 
     Either `thresholds` (one per unlock), or `unlock_threshold` lowered by `threshold_step` at

@@ -10,6 +10,10 @@ class BicameralError(Exception):
     """Base of every error a user can fix by changing the command, config, corpus or checkpoint."""
 
 
+class ConfigError(BicameralError, ValueError):
+    """A config value that cannot work; the message names the key and the fix."""
+
+
 @contextlib.contextmanager
 def exit_on_bad_input():
     """For command-line tools: bad input ends in one `error: ...` line on stderr and exit code 2."""

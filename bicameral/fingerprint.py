@@ -1,9 +1,10 @@
 """A resume continues the same run: the same corpus, model and curriculum, or it does not start.
 
 Each checkpoint records a fingerprint: the corpus's content hash and every model and curriculum
-setting (plus the few others a resumed state depends on). A resume whose fingerprint differs fails
-at start, naming the keys; any other setting (trainer.epochs, trainer.log_every, the logger, ...)
-may change, and each change is logged.
+setting (plus the few others a resumed state depends on, such as when the curriculum is judged). A
+resume whose fingerprint differs fails at start, naming the keys; any other setting (trainer.epochs,
+the trackers, the log cadence once curriculum.judge_every is set, ...) may change, and each change is
+logged.
 """
 
 import logging
@@ -12,6 +13,7 @@ import torch
 
 from bicameral.checkpoint import CheckpointError
 from bicameral.corpus import corpus_fingerprint
+from bicameral.curriculum import judging
 from bicameral.data import Split
 
 log = logging.getLogger("bicameral")
@@ -42,7 +44,16 @@ def fingerprint(config: dict, corpus: str | None) -> dict:
     """The settings a checkpoint only fits, flat, plus the corpus hash (None when unknown)."""
     keys = {k: v for k, v in flatten(config).items()
             if (k.split(".")[0] in MUST_MATCH_SECTIONS or k in MUST_MATCH_KEYS) and k not in FREE_KEYS}
-    return keys | ({"corpus": corpus} if corpus is not None else {})
+    return keys | judging_keys(config) | ({"corpus": corpus} if corpus is not None else {})
+
+
+def judging_keys(config: dict) -> dict:
+    """When the curriculum is judged, and over how many steps, as the run uses them: a default follows
+    trainer.log_every, so a resume that changes only the log cadence would otherwise move the unlocks."""
+    curriculum = config.get("curriculum") or {}
+    every, window = judging(curriculum.get("judge_every"), curriculum.get("score_window"),
+                            config["trainer"]["log_every"])
+    return {"curriculum.judge_every": every, "curriculum.score_window": window}
 
 
 def run_fingerprint(config: dict, data: Split) -> dict:
@@ -69,6 +80,8 @@ def check_resume(path, state: dict, current: dict, config: dict) -> None:
         saved = {k: v for k, v in fingerprint(state["config"], corpus=None).items() if k.startswith("model.")}
         current = {k: v for k, v in current.items() if k.startswith("model.")}
         log.warning(f"Checkpoint {path} records no fingerprint: its model is checked, not its corpus or curriculum")
+    else:  # the judging as that run used it, also for checkpoints from before it was fingerprinted
+        saved = saved | judging_keys(state["config"])
     compared = sorted((set(saved) | set(current)) - ({"corpus"} if "corpus" not in saved else set()))
     differ = _changes(saved, current, compared)
     if differ:

@@ -25,7 +25,7 @@ from bicameral.spectral import band_mask, causal_conv, kernel_from_spectrum
 class ModelConfig:
     arch: str = "bicameral"  # bicameral | transformer (the baseline) | freq_only | time_only (ablations)
     vocab_size: int = 256  # bytes: any UTF-8 text, no vocab files
-    seq_len: int = 256
+    seq_len: int = 128  # 65 bins, levels [16, 32, 64, 65]; a longer context costs CPU time the loss does not repay
     d_model: int = 128
     n_layers: int = 4
     n_heads: int = 4

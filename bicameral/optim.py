@@ -87,7 +87,7 @@ class MuonAdamW(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Iterable[dict], lr: float = 0.02, momentum: float = 0.95, weight_decay: float = 0.1,
-                 adamw_lr: float = 3e-3, betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8,
+                 adamw_lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8,
                  fused: bool | None = None):
         hidden, rest = split_groups(params, is_hidden_matrix)
         self.muon = torch.optim.Muon(hidden, lr=lr, momentum=momentum, weight_decay=weight_decay)

@@ -1,9 +1,13 @@
-"""One training run: config -> data, model, optimizer, schedule, curriculum, trackers -> Trainer.fit."""
+"""One training run: `build_run(cfg)` builds and checks every part (data, model, optimizer, schedule,
+curriculum, trackers, callbacks, the Trainer), resumed when a checkpoint is there; `fit(run)` trains it.
+`train(cfg, run_dir)` does both under the run dir's lock."""
 
 import logging
 import os
 import random
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bicameral.build import (
+    build_component,
     build_curriculum,
     build_data,
     build_model,
@@ -18,18 +23,22 @@ from bicameral.build import (
     build_schedule,
     qualified_name,
 )
+from bicameral.callbacks import Callback, Callbacks
 from bicameral.checkpoint import CheckpointError, load_checkpoint, remove_torn_saves
-from bicameral.config import ConfigError, check_config
+from bicameral.config import check_config
+from bicameral.curriculum import Curriculum
+from bicameral.data import Split
 from bicameral.distributed import Dist, init_distributed
-from bicameral.errors import BicameralError
+from bicameral.errors import BicameralError, ConfigError
 from bicameral.fingerprint import check_resume, run_fingerprint
 from bicameral.lock import holds_run_dir_lock
+from bicameral.model import LanguageModel
 from bicameral.preemption import Preempted
 from bicameral.records import cut_after
 from bicameral.report.names import run_name, run_tags
 from bicameral.resume import find_resume
 from bicameral.stateful import Checkpointer
-from bicameral.tracking import ConsoleTracker, JsonlTracker, Trackers, WandbTracker
+from bicameral.tracking import RunInfo, Tracker, Trackers
 from bicameral.trainer import Trainer, pick_device
 
 log = logging.getLogger("bicameral")
@@ -41,15 +50,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_trackers(cfg: DictConfig, run_dir: Path, config: dict, curriculum: str, checkpoint: Path | None) -> Trackers:
-    """Console and JSONL always; W&B unless logger=none. Nothing is opened until `start()`."""
-    t = cfg.trainer
-    trackers = [ConsoleTracker(t.steps_per_epoch, t.epochs * t.steps_per_epoch), JsonlTracker(run_dir)]
-    if cfg.logger.backend != "wandb":
-        return Trackers(trackers)
-    wandb_tracker = WandbTracker(run_dir, cfg.logger, config, name=run_name(cfg, curriculum),
-                                 tags=run_tags(cfg, curriculum), checkpoint=checkpoint)
-    return Trackers([*trackers, wandb_tracker], optional=(wandb_tracker,))
+def build_trackers(cfg: DictConfig) -> Trackers:
+    """Every `trackers.<name>` node, in config order; nothing is opened until `start()`."""
+    return Trackers([build_component(node, f"trackers.{name}", Tracker) for name, node in cfg.trackers.items()])
+
+
+def build_callbacks(cfg: DictConfig, extra: Iterable[Callback] = ()) -> Callbacks:
+    """Every `callbacks.<name>` node, in config order, then the ones passed in code (named by class)."""
+    built = {name: build_component(node, f"callbacks.{name}", Callback) for name, node in cfg.callbacks.items()}
+    for callback in extra:
+        name = type(callback).__name__
+        if name in built:
+            raise ConfigError(f"Two callbacks are named {name}. Fix: give the config's node another name.")
+        built[name] = callback
+    return Callbacks(built)
 
 
 def ensure_writable(run_dir: Path) -> None:
@@ -86,10 +100,30 @@ def agree_on_resume(cfg: DictConfig, run_dir: Path, dist: Dist) -> tuple[Path | 
     return found if dist.is_main or path is None else (Path(path), load_checkpoint(path))
 
 
-@holds_run_dir_lock  # one writer per run dir, from before anything touches it until the run ends
-def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> dict:
-    """Run the configured training in `run_dir`; returns the run summary."""
-    run_dir = Path(run_dir)
+@dataclass
+class Run:
+    """Everything a run is made of, built and checked, before its first step."""
+
+    cfg: DictConfig
+    run_dir: Path
+    dist: Dist
+    device: torch.device
+    data: Split
+    model: LanguageModel
+    curriculum: Curriculum
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    trackers: Trackers
+    callbacks: Callbacks
+    trainer: Trainer
+    checkpoint: Path | None  # where it saves; None: no checkpoints
+    resumed_from: Path | None  # the checkpoint it continues, if any
+
+
+def build_run(cfg: DictConfig, run_dir: str | Path, callbacks: Iterable[Callback] = ()) -> Run:
+    """Check the config and build every part of the run, resumed from its checkpoint when there is one.
+    Everything that can fail on bad input fails here, before any work. `callbacks` are added to the
+    config's own. The caller holds the run dir's lock (`train` does)."""
     check_config(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
     use_cuda = cfg.trainer.device != "cpu" and torch.cuda.is_available()
@@ -97,7 +131,6 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     device = pick_device(cfg.trainer.device, dist.local_rank)
     run_dir = Path(dist.broadcast(str(run_dir)))  # each rank's Hydra made its own dir; rank 0's is the run's
     ensure_writable(run_dir)
-    # everything that can fail on bad input happens before the first step
     resume_path, resume_state = agree_on_resume(cfg, run_dir, dist)
     seed_everything(cfg.seed)
     data = build_data(cfg.data, cfg.model.seq_len)
@@ -115,12 +148,12 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
     total_steps = cfg.trainer.epochs * cfg.trainer.steps_per_epoch
     schedule = build_schedule(cfg.schedule, optimizer, total_steps)
     checkpoint = run_dir / cfg.trainer.ckpt if cfg.trainer.ckpt else None
-    # only rank 0 reports
-    trackers = build_trackers(cfg, run_dir, config, curriculum.name, checkpoint) if dist.is_main else Trackers([])
+    trackers = build_trackers(cfg) if dist.is_main else Trackers([])  # only rank 0 reports
+    run_callbacks = build_callbacks(cfg, callbacks)
     # the fingerprint rides in every checkpoint, so the next resume can check it is the same run
     checkpointer = Checkpointer(checkpoint, metadata={"config": config, "fingerprint": fingerprint})
     trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, trackers, checkpointer, cfg.seed,
-                      device, dist=dist)
+                      device, dist=dist, callbacks=run_callbacks)
     if resume_state is not None:
         try:
             trainer.resume(resume_state)
@@ -129,25 +162,42 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
                 f"Checkpoint {resume_path} does not fit this config ({str(err).splitlines()[0]}). "
                 "Fix: resume with the settings it was trained with, or start this config in another hydra.run.dir."
             ) from None
-    if not dist.is_main:
+    return Run(cfg, run_dir, dist, device, data, model, curriculum, optimizer, schedule, trackers, run_callbacks,
+               trainer, checkpoint, resume_path)
+
+
+def fit(run: Run, stop_at: int | None = None) -> dict:
+    """Train `run` to its end (or to `stop_at`, checkpointed), reporting to its trackers; the run summary."""
+    cfg, trainer, trackers = run.cfg, run.trainer, run.trackers
+    end = trainer.total_steps if stop_at is None else min(stop_at, trainer.total_steps)
+    if run.resumed_from is not None and trainer.step >= end:  # its records already end with this run's finish
+        log.info(f"Nothing to train: {run.resumed_from} is at step {trainer.step}, where this run ends; "
+                 f"its record is in {run.run_dir}. Fix: raise trainer.epochs or trainer.steps_per_epoch to go on.")
+        return trainer.summary()
+    if not run.dist.is_main:
         return trainer.fit(stop_at=stop_at)
     # the steps after the checkpoint are trained again: their records, and torn saves, go first
-    cut_after(run_dir, trainer.step)
-    remove_torn_saves(run_dir, cfg.trainer.ckpt)
-    trackers.start()  # last, so bad input never leaves an empty W&B run behind; W&B that fails is dropped
+    cut_after(run.run_dir, trainer.step)
+    remove_torn_saves(run.run_dir, cfg.trainer.ckpt)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    curriculum = run.curriculum.name
+    # last, so bad input never leaves an empty W&B run behind; a tracker that is not required and fails is dropped
+    trackers.start(RunInfo(run_dir=run.run_dir, config=config, steps_per_epoch=cfg.trainer.steps_per_epoch,
+                           total_steps=trainer.total_steps, name=run_name(cfg, curriculum),
+                           tags=run_tags(cfg, curriculum), checkpoint=run.checkpoint))
 
-    processes = f" x {dist.world_size} processes" if dist.enabled else ""
-    log.info(f"bicameral: {model.num_params() / 1e6:.2f}M params on {device}{processes}, "
-             f"{len(data.train):,} train / {len(data.val):,} val tokens, run dir {run_dir}")
-    log.info(f"  optimizer={qualified_name(optimizer)} schedule={qualified_name(schedule)} "
-             f"curriculum={qualified_name(curriculum)} levels={curriculum.levels}")
-    if resume_state is not None:
-        log.info(f"Resumed from {resume_path} at step {trainer.step}, cutoff={curriculum.cutoff}")
+    processes = f" x {run.dist.world_size} processes" if run.dist.enabled else ""
+    log.info(f"bicameral: {run.model.num_params() / 1e6:.2f}M params on {run.device}{processes}, "
+             f"{len(run.data.train):,} train / {len(run.data.val):,} val tokens, run dir {run.run_dir}")
+    log.info(f"  optimizer={qualified_name(run.optimizer)} schedule={qualified_name(run.schedule)} "
+             f"curriculum={qualified_name(run.curriculum)} levels={run.curriculum.levels}")
+    if run.resumed_from is not None:
+        log.info(f"Resumed from {run.resumed_from} at step {trainer.step}, cutoff={run.curriculum.cutoff}")
     start = time.perf_counter()
     try:
         summary = trainer.fit(stop_at=stop_at)
     except Preempted as stop:  # checkpointed: a rerun in the same run dir resumes (trainer.resume=auto)
-        saved = "checkpoint saved, run again to resume" if checkpoint is not None else \
+        saved = "checkpoint saved, run again to resume" if run.checkpoint is not None else \
             "no checkpoint (trainer.ckpt=null), so a rerun starts over"
         log.warning(f"{stop}: {saved}")
         trackers.on_fail(trainer.step, str(stop), kind="preempted", unlocks=trainer.unlock_history())
@@ -157,7 +207,15 @@ def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None) -> d
         raise
     summary["wall_time_s"] = time.perf_counter() - start
     trackers.on_finish(summary)
+    stopped = f", stopped early: {summary['stop_reason']}" if "stop_reason" in summary else ""
     log.info(f"Done: step {summary['step']}, final val_loss={summary['final_val_loss']:.3f}, "
              f"best {summary['best_val_loss']:.3f}, cutoff={summary['final_cutoff']}, "
-             f"unlocks at steps {summary['unlock_steps']}, {summary['wall_time_s']:.0f}s")
+             f"unlocks at steps {summary['unlock_steps']}, {summary['wall_time_s']:.0f}s{stopped}")
     return summary
+
+
+@holds_run_dir_lock  # one writer per run dir, from before anything touches it until the run ends
+def train(cfg: DictConfig, run_dir: str | Path, stop_at: int | None = None,
+          callbacks: Iterable[Callback] = ()) -> dict:
+    """Build the configured run in `run_dir` and train it; returns the run summary."""
+    return fit(build_run(cfg, run_dir, callbacks), stop_at=stop_at)

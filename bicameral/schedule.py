@@ -6,6 +6,7 @@ from torch. The peak of every parameter group is the lr its optimizer was built 
 """
 
 import math
+from collections.abc import Sequence
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
@@ -21,8 +22,8 @@ class RestartingSchedule(LRScheduler):
     """Warmup to the peak, then one decay cycle over the steps that remain; a restart starts a new
     cycle at the peak that decays over what remains from there. Subclasses shape the decay."""
 
-    def __init__(self, optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.1,
-                 restart_steps: list[int] | None = None, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, total_steps: int, warmup_steps: int = 50, min_lr_ratio: float = 0.1,
+                 restart_steps: Sequence[int] = (), last_epoch: int = -1):
         if warmup_steps < 0:
             raise ScheduleError(f"schedule.warmup_steps={warmup_steps} must be >= 0.")
         if not 0 <= min_lr_ratio <= 1:

@@ -50,7 +50,7 @@ class SpikeMeter:
 
     def __init__(self, window: int):
         if not isinstance(window, int) or window < 1:
-            raise BicameralError(f"curriculum.spike_window={window} must be a whole number of steps >= 1.")
+            raise BicameralError(f"trainer.spike_window={window} must be a whole number of steps >= 1.")
         self.window = window
         self.open: dict | None = None  # the unlock being measured: its fields, the peak so far, when it recovered
 

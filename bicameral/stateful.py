@@ -18,6 +18,7 @@ from bicameral.distributed import Dist
 
 log = logging.getLogger("bicameral")
 FAILED_SAVES_IN_A_ROW = 3  # a disk that stays full ends the run, not only one error line per save
+ADDED_LATER = ("callbacks",)  # components older checkpoints do not hold: on resume they keep their fresh state
 
 
 @runtime_checkable
@@ -81,6 +82,8 @@ class Checkpointer:
     def load_state_dict(self, state: dict) -> None:
         for name, component in self.components.items():
             if name not in state:
+                if name in ADDED_LATER:
+                    continue
                 raise KeyError(f"no {name} state")
             component.load_state_dict(state[name])
         self.last_saved_step = state["step"]

@@ -1,9 +1,9 @@
 """Time to loss: the default bicameral run against nanoGPT's CPU "baby GPT" recipe, side by side.
 
 Both trainings go through the real engine (`bicameral.run.train`) in this process, on the same
-machine and corpus. Validation is ours, not the engine's: every model is scored on the same held-out
-tokens (the head of the val split), cut into windows of its own context, and the seconds spent
-validating are left off the clock of both. The result is val loss against training wall-clock
+machine and corpus, with a callback (`TimeToLoss`) that scores every model at each validation on the
+same held-out tokens (the head of the val split), cut into windows of its own context; the seconds
+spent validating are left off the clock of both. The result is val loss against training wall-clock
 seconds, and the ratio of (b)'s seconds to first reach (a)'s final val loss over (a)'s seconds.
 
     python experiments/time_to_loss.py                      # ~7 min on 2 cores
@@ -19,17 +19,16 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from unittest import mock
 
 import torch
 from hydra import compose, initialize_config_module
 
 import bicameral.run
+from bicameral.callbacks import Callback
 from bicameral.config import register_configs
 from bicameral.corpus import load_corpus
 from bicameral.data import split_tokens
 from bicameral.events import ValResult
-from bicameral.trainer import Trainer
 
 # The optimizer and LR schedule of the peer recipe, in the engine's config keys. Kept in one place:
 # these keys are the ones that move when the optimizer/schedule config changes shape.
@@ -58,8 +57,10 @@ PEER = {
     "trainer.grad_clip": 1.0,
     **PEER_OPTIMIZER,
 }
-# Both runs: CPU, no W&B, no checkpoints (disk time is not what is compared)
-COMMON = {"logger": "none", "trainer.device": "cpu", "trainer.ckpt": "null", "trainer.resume": "null"}
+# Both runs: CPU, no W&B, no checkpoints (disk time is not what is compared); the engine's own validation
+# is off the clock too, and one batch of it is enough, since the shared held-out tokens are what is compared
+COMMON = {"trackers": "local", "trainer.device": "cpu", "trainer.ckpt": "null", "trainer.resume": "null",
+          "trainer.val_batches": 1}
 QUICK_STEPS = {"peer": 20, "ours": 10}
 
 
@@ -95,46 +96,38 @@ def windowed_loss(model, tokens: torch.Tensor, seq_len: int, batch_size: int = 6
     return loss / n, share / n
 
 
-def timed_trainer(tokens: torch.Tensor, curve: list[dict], stop_below: float | None = None) -> type:
-    """A Trainer whose validation scores the shared held-out tokens, off the training clock; with
-    `stop_below`, it stops at the first validation at or below that loss (the time to it is all
+class TimeToLoss(Callback):
+    """Scores the shared held-out tokens at every validation, off the training clock, into `curve`; with
+    `stop_below`, it ends the run at the first validation at or below that loss (the time to it is all
     that is compared, so the rest of the run would only cost minutes)."""
 
-    class TimedTrainer(Trainer):
-        def fit(self, stop_at=None):
-            self._clock_start, self._paused = time.perf_counter(), 0.0
-            if stop_below is None:
-                return super().fit(stop_at)
-            end = self.total_steps if stop_at is None else stop_at
-            while True:  # one validation window at a time, so the loop can end at the target
-                summary = super().fit(stop_at=min(self.step + self.cfg.val_every, end))
-                if self.step >= end or self.val_losses[-1] <= stop_below:
-                    return summary
+    def __init__(self, tokens: torch.Tensor, stop_below: float | None = None):
+        self.tokens, self.stop_below = tokens, stop_below
+        self.curve: list[dict] = []
 
-        @torch.no_grad()
-        def validate(self) -> float:
-            paused_at = time.perf_counter()
-            seconds = paused_at - self._clock_start - self._paused
-            self.model.eval()
-            val_loss, share = windowed_loss(self.model, tokens, self.model.cfg.seq_len)
-            self.val_losses.append(val_loss)
-            curve.append({"step": self.step, "seconds": seconds, "tokens": self.step * self.tokens_per_step,
-                          "val_loss": val_loss, "cutoff": self.curriculum.cutoff})
-            self.trackers.on_val(ValResult(step=self.step, tokens=self.tokens_at(self.step),
-                                           val_loss=val_loss, freq_share=share))
-            self._paused += time.perf_counter() - paused_at
-            return val_loss
+    def on_fit_start(self, trainer) -> None:
+        self.clock_start, self.paused, self.paused_at = time.perf_counter(), 0.0, None
 
-    return TimedTrainer
+    def on_validation_start(self, trainer) -> None:
+        self.paused_at = time.perf_counter()
+
+    def on_validation_end(self, trainer, result: ValResult) -> None:
+        seconds = self.paused_at - self.clock_start - self.paused
+        val_loss, _ = windowed_loss(trainer.model, self.tokens, trainer.model.cfg.seq_len)
+        self.curve.append({"step": trainer.step, "seconds": seconds, "tokens": trainer.tokens_at(trainer.step),
+                           "val_loss": val_loss, "cutoff": trainer.curriculum.cutoff})
+        if self.stop_below is not None and val_loss <= self.stop_below:
+            trainer.request_stop(f"val loss {val_loss:.3f} reached the target {self.stop_below:.3f}")
+        self.paused += time.perf_counter() - self.paused_at
 
 
 def run_one(name: str, extra: list[str], tokens: torch.Tensor, stop_below: float | None = None) -> dict:
     """Train one configuration through the engine; its val-loss curve against training seconds."""
     cfg = compose_config(extra)
-    curve: list[dict] = []
-    with tempfile.TemporaryDirectory() as run_dir, mock.patch.object(bicameral.run, "Trainer",
-                                                                     timed_trainer(tokens, curve, stop_below)):
-        summary = bicameral.run.train(cfg, run_dir)
+    timer = TimeToLoss(tokens, stop_below)
+    with tempfile.TemporaryDirectory() as run_dir:
+        summary = bicameral.run.train(cfg, run_dir, callbacks=[timer])
+    curve = timer.curve
     return {"name": name, "overrides": extra, "seq_len": cfg.model.seq_len, "steps": summary["step"],
             "tokens_per_step": cfg.trainer.batch_size * cfg.trainer.accum_steps * cfg.model.seq_len,
             "unlock_steps": summary["unlock_steps"], "final_val_loss": curve[-1]["val_loss"],

@@ -1,21 +1,23 @@
 """Trackers report what the engine did: console lines, JSONL records in the run dir, W&B.
 
+Each tracker is a `_target_` node of the `trackers:` config, built from its own settings alone.
 The engine hands every tracker the same typed events (`bicameral.events`) through the `Tracker`
 methods, and `on_finish(summary)` once at the end, or `on_fail(...)` when training stopped early.
-Trackers never reach back into training. A tracker with resume state (the W&B run id) has
-`state_dict`/`load_state_dict`, collected with the checkpoint; `start()` opens its outputs once
-every input has been checked, so bad input never leaves an empty record behind.
+Trackers never reach back into training (callbacks may: `bicameral.callbacks`). A tracker with
+resume state (the W&B run id) has `state_dict`/`load_state_dict`, collected with the checkpoint;
+`start(run)` hands it the run's facts and opens its outputs once every input has been checked, so
+bad input never leaves an empty record behind.
 """
 
 import contextlib
 import json
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bicameral.curriculum import UnlockEvent
-from bicameral.errors import BicameralError
+from bicameral.errors import BicameralError, ConfigError
 from bicameral.events import SkippedStep, TrainStats, ValResult
 from bicameral.spike import SpikeResult
 
@@ -60,15 +62,30 @@ def hemisphere_line(freq_share: float) -> str:
     return f"  Hemisphere: Freq={100 * freq_share:.1f}% Time={100 * (1 - freq_share):.1f}%"
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What a tracker learns about its run when it starts."""
+
+    run_dir: Path
+    config: dict  # resolved
+    steps_per_epoch: int
+    total_steps: int
+    name: str  # readable, from the config: achievement-t3.2-bicameral-d128x4-seed0
+    tags: list[str] = field(default_factory=list)
+    checkpoint: Path | None = None  # where the run saves; None: no checkpoints
+
+
 class Tracker:
     """What every tracker may hear; each method does nothing unless a tracker needs it."""
+
+    required = True  # False: a tracker that fails is dropped with a warning, and training goes on
 
     @property
     def label(self) -> str:
         """The tracker's name in warnings."""
         return type(self).__name__
 
-    def start(self) -> None:
+    def start(self, run: RunInfo) -> None:
         """Open outputs: called once, after all input is checked and any resume state is loaded."""
 
     def on_epoch(self, epoch: int) -> None: ...
@@ -97,8 +114,8 @@ class Tracker:
 class ConsoleTracker(Tracker):
     """The reference's log lines, through the `bicameral` logger (Hydra also copies them to train.log)."""
 
-    def __init__(self, steps_per_epoch: int, total_steps: int):
-        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+    def start(self, run: RunInfo) -> None:
+        self.steps_per_epoch, self.total_steps = run.steps_per_epoch, run.total_steps
 
     def on_epoch(self, epoch: int) -> None:
         log.info(f"Epoch {epoch}:")
@@ -139,10 +156,8 @@ class JsonlTracker(Tracker):
     checkpoint past the lost row would leave a hole in the record for good, while a resume from the last
     checkpoint trains the steps after it again and writes their rows afresh."""
 
-    def __init__(self, run_dir: str | os.PathLike):
-        self.run_dir = Path(run_dir)
-
-    def start(self) -> None:
+    def start(self, run: RunInfo) -> None:
+        self.run_dir = Path(run.run_dir)
         # append: a resumed run continues the same record
         self.metrics = self._open("metrics.jsonl")
         self.events = self._open("events.jsonl")
@@ -202,20 +217,31 @@ class WandbTracker(Tracker):
     """Weights & Biases, offline by default: runs land under the run dir, no account needed."""
 
     label = "W&B"
-
+    required = False  # a service outage never stops training: the console and the JSONL record go on
+    MODES = ("offline", "online", "disabled")
     UNLOCK_COLUMNS = ["step", "tokens", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason"]
 
-    def __init__(self, run_dir, settings, config: dict, name: str, tags: list[str], checkpoint: Path | None = None):
-        self.run_dir, self.settings, self.config = run_dir, settings, config
-        self.name, self.tags, self.checkpoint = name, tags, checkpoint
+    def __init__(self, project: str = "bicameral", entity: str | None = None, mode: str = "offline",
+                 init_timeout_s: float = 30.0, group: str | None = None, name: str | None = None,
+                 tags: tuple[str, ...] | list[str] = (), log_checkpoint: bool = True):
+        """mode: offline (no account; files under the run dir, `wandb sync` uploads them) | online | disabled.
+        init_timeout_s: online, how long to wait for the server before training goes on without W&B.
+        name: None = derived from the config. tags: added to the ones derived from the config.
+        log_checkpoint: the final checkpoint as a W&B artifact (kept offline for `wandb sync`)."""
+        if mode not in self.MODES:
+            raise ConfigError(f"trackers.wandb.mode={mode!r}: use {', '.join(self.MODES)}.")
+        if not init_timeout_s > 0:
+            raise ConfigError(f"trackers.wandb.init_timeout_s={init_timeout_s} must be > 0 (seconds).")
+        self.project, self.entity, self.mode, self.init_timeout_s = project, entity, mode, init_timeout_s
+        self.group, self.name, self.tags, self.log_checkpoint = group, name, list(tags), log_checkpoint
         self.run_id: str | None = None  # set on start; a resume continues the same W&B run
 
     @property
     def recovery_hint(self) -> str:
         """What keeps a W&B copy when the service fails: offline mode, unless the run already is offline."""
-        if self.settings.mode == "offline":
+        if self.mode == "offline":
             return ""
-        return " Rerun with logger.mode=offline to keep a W&B copy that `wandb sync` uploads later."
+        return " Rerun with trackers.wandb.mode=offline to keep a W&B copy that `wandb sync` uploads later."
 
     def state_dict(self) -> dict:
         return {"wandb_run_id": self.run_id}
@@ -223,20 +249,19 @@ class WandbTracker(Tracker):
     def load_state_dict(self, state: dict) -> None:
         self.run_id = state.get("wandb_run_id")
 
-    def start(self) -> None:
-        import wandb  # imported here: logger=none runs never pay for it
+    def start(self, run: RunInfo) -> None:
+        import wandb  # imported here: runs without W&B never pay for it
 
-        lg = self.settings
-        self.wandb = wandb
-        if lg.mode == "online":  # a server that does not answer would otherwise hold the start silently
+        self.wandb, self.checkpoint = wandb, run.checkpoint
+        if self.mode == "online":  # a server that does not answer would otherwise hold the start silently
             server = os.environ.get("WANDB_BASE_URL", "the W&B server")
-            log.info(f"W&B: connecting to {server} (logger.mode=online); after logger.init_timeout_s="
-                     f"{lg.init_timeout_s:g} s without an answer, training goes on without it")
+            log.info(f"W&B: connecting to {server} (trackers.wandb.mode=online); after trackers.wandb.init_timeout_s="
+                     f"{self.init_timeout_s:g} s without an answer, training goes on without it")
         self.run = wandb.init(
-            project=lg.project, entity=lg.entity, group=lg.group, name=lg.name or self.name, job_type="train",
-            tags=self.tags, config=self.config, mode=lg.mode, dir=str(self.run_dir),
-            id=self.run_id, resume="allow" if self.run_id else None,
-            settings=wandb.Settings(quiet=True, init_timeout=lg.init_timeout_s),  # our own lines say where it went
+            project=self.project, entity=self.entity, group=self.group, name=self.name or run.name,
+            job_type="train", tags=[*run.tags, *self.tags], config=run.config, mode=self.mode,
+            dir=str(run.run_dir), id=self.run_id, resume="allow" if self.run_id else None,
+            settings=wandb.Settings(quiet=True, init_timeout=self.init_timeout_s),  # our own lines say where it went
         )
         self.run_id = self.run.id
         # every curve shares the global step axis; tokens seen is logged alongside as an alternative x
@@ -278,7 +303,7 @@ class WandbTracker(Tracker):
         self.run.log({"unlocks": self.wandb.Table(columns=self.UNLOCK_COLUMNS, data=rows)})
 
     def _log_checkpoint(self) -> None:
-        if self.settings.log_checkpoint and self.checkpoint is not None and self.checkpoint.is_file():
+        if self.log_checkpoint and self.checkpoint is not None and self.checkpoint.is_file():
             artifact = self.wandb.Artifact(f"checkpoint-{self.run.id}", type="model")
             artifact.add_file(str(self.checkpoint))
             self.run.log_artifact(artifact)
@@ -309,19 +334,19 @@ class WandbTracker(Tracker):
 
 
 class Trackers(Tracker):
-    """Fans each event out to every tracker. An optional tracker (W&B) that raises is dropped with one
-    warning, so a service outage never stops training: the console and the JSONL record go on.
+    """Fans each event out to every tracker. A tracker that is not `required` (W&B) and raises is dropped
+    with one warning, so a service outage never stops training: the console and the JSONL record go on.
     Its resume state is each stateful tracker's, by class name."""
 
-    def __init__(self, trackers: list[Tracker], optional: tuple = ()):
-        self.trackers, self.optional = list(trackers), optional
+    def __init__(self, trackers: list[Tracker]):
+        self.trackers = list(trackers)
 
     def _each(self, method: str, *args) -> None:
         for tracker in list(self.trackers):
             try:
                 getattr(tracker, method)(*args)
             except Exception as err:
-                if tracker not in self.optional:
+                if tracker.required:
                     raise
                 self.trackers.remove(tracker)
                 if hasattr(tracker, "run"):
@@ -342,8 +367,8 @@ class Trackers(Tracker):
         for name, tracker in self._stateful().items():
             tracker.load_state_dict(state.get(name, {}))
 
-    def start(self) -> None:
-        self._each("start")
+    def start(self, run: RunInfo) -> None:
+        self._each("start", run)
 
     def on_epoch(self, epoch: int) -> None:
         self._each("on_epoch", epoch)

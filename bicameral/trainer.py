@@ -1,7 +1,8 @@
 """The engine: one training loop for every curriculum, optimizer, schedule and model size.
 
 The curriculum only decides (returns an unlock event or nothing); the trainer applies it:
-it sets the model's cutoff, restarts the LR cycle and tells the trackers.
+it sets the model's cutoff, restarts the LR cycle and tells the trackers. Callbacks
+(`bicameral.callbacks`) are called at named points and may end the run with `request_stop`.
 """
 
 import contextlib
@@ -13,10 +14,11 @@ from collections import deque
 
 import torch
 
-from bicameral.curriculum import Curriculum, UnlockEvent
+from bicameral.callbacks import Callbacks
+from bicameral.curriculum import Curriculum, UnlockEvent, judging
 from bicameral.data import Split, TrainBatches, val_batches
 from bicameral.distributed import SINGLE_PROCESS, Dist, is_peer_failure, weights_checksum
-from bicameral.errors import BicameralError
+from bicameral.errors import BicameralError, ConfigError
 from bicameral.events import SkippedStep, TrainStats, ValResult
 from bicameral.optim import hyperparameters, reapply_hyperparameters
 from bicameral.preemption import Preempted, StopRequest
@@ -71,8 +73,10 @@ class Trainer:
 
     def __init__(self, cfg, model, optimizer: torch.optim.Optimizer, schedule, curriculum: Curriculum,
                  data: Split, trackers: Tracker, checkpointer: Checkpointer, seed: int, device: torch.device,
-                 dist: Dist = SINGLE_PROCESS):
+                 dist: Dist = SINGLE_PROCESS, callbacks: Callbacks | None = None):
         self.cfg, self.model, self.optimizer, self.schedule = cfg, model, optimizer, schedule
+        self.callbacks = callbacks if callbacks is not None else Callbacks()
+        self.stop_reason: str | None = None  # set by request_stop: the loop ends after the current step
         self.curriculum, self.data, self.trackers, self.dist = curriculum, data, trackers, dist
         self.checkpointer, self.device = checkpointer, device
         self.total_steps = cfg.epochs * cfg.steps_per_epoch
@@ -100,14 +104,18 @@ class Trainer:
         self.lr_area: float | None = 0.0  # None after a resume from a checkpoint that did not carry it
         self.log_losses: list[torch.Tensor] = []  # this log window's step losses
         self.log_shares: list[torch.Tensor] = []
-        self.score_losses: deque[torch.Tensor] = deque(maxlen=curriculum.score_window or cfg.log_every)  # judged
+        self.judge_every, score_window = judging(curriculum.judge_every, curriculum.score_window, cfg.log_every)
+        if self.judge_every % cfg.log_every:  # the judged window is a logged one: its unlock names its tokens
+            raise ConfigError(f"curriculum.judge_every={self.judge_every} must be a multiple of trainer.log_every="
+                              f"{cfg.log_every}. Fix: e.g. curriculum.judge_every={cfg.log_every}.")
+        self.score_losses: deque[torch.Tensor] = deque(maxlen=score_window)  # what the curriculum judges
         self.val_losses: list[float] = []
         self.skipped_steps = 0  # updates skipped for a non-finite gradient, in all
         self.bad_in_a_row = 0
-        self.spikes = SpikeMeter(curriculum.spike_window or 5 * cfg.log_every)
+        self.spikes = SpikeMeter(cfg.spike_window or 5 * self.judge_every)
         checkpointer.track(model=model, optimizer=optimizer, schedule=schedule, curriculum=curriculum,
                            batches=DataOrder(self.batches, dist), rng=RandomState(device), loop=self,
-                           spikes=self.spikes, trackers=trackers)
+                           spikes=self.spikes, trackers=trackers, callbacks=self.callbacks)
 
     # -- one optimizer step ---------------------------------------------------------------------
 
@@ -163,16 +171,24 @@ class Trainer:
         """Train to epochs x steps_per_epoch (or stop early at `stop_at`, checkpointed)."""
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         self.model.set_cutoff(self.curriculum.cutoff)
+        self.callbacks.on_fit_start(self)
         with StopRequest() as stop:
             try:
                 self._train_until(end, stop)
                 if self.step == self.total_steps:  # the run's real end closes a spike window still open
                     self._report_spike(self.spikes.close(self.step))
-                return self.summary()
+                summary = self.summary()
             except RuntimeError as err:  # a collective another rank never joined: one line, not a hang
                 if not (self.dist.enabled and is_peer_failure(err)):
                     raise
                 raise PeerLost(self._peer_lost(err)) from None
+        self.callbacks.on_fit_end(self, summary)
+        return summary
+
+    def request_stop(self, reason: str) -> None:
+        """End the run after the current step (validated, and checkpointed when checkpoints are on), as a
+        finished run whose summary says why: a callback's early stop."""
+        self.stop_reason = reason
 
     def _train_until(self, end: int, stop: StopRequest) -> None:
         cfg = self.cfg
@@ -188,16 +204,24 @@ class Trainer:
                 elapsed = time.perf_counter() - window_start
                 self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
                 window_start, window_tokens = time.perf_counter(), 0
-            if self.step % cfg.val_every == 0 or self.step in (end, self.total_steps):  # stop_at too
+            self.callbacks.on_step_end(self)
+            validated = self.step % cfg.val_every == 0 or self.step in (end, self.total_steps)  # stop_at too
+            if validated:
                 self.validate()
             due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
             if due:
                 self.save(final=self.step == end)
-            if self._stop_requested(stop):
-                if cfg.ckpt and not due:
-                    self.save(final=True)  # the run stops on it: it must be there
-                stop.pass_on()
-                raise Preempted(self.step)
+            signalled, requested = self._stops_requested(stop)
+            if not (signalled or requested):
+                continue
+            if requested and not signalled and not validated:
+                self.validate()  # a requested stop ends like a run's end: its summary's val loss is this step's
+            if cfg.ckpt and not due:
+                self.save(final=True)  # the run stops on it: it must be there
+            if not signalled:
+                return
+            stop.pass_on()
+            raise Preempted(self.step)
 
     def _peer_lost(self, err: RuntimeError) -> str:
         saved = self.checkpointer.last_saved_step
@@ -220,15 +244,18 @@ class Trainer:
             self.log_shares.append(share)
             self.score_losses.append(loss)
 
-    def _stop_requested(self, stop: StopRequest) -> bool:
-        """A stop signal on any rank stops every rank at the same step."""
-        if not self.dist.enabled:
-            return stop.signal is not None
-        flag = torch.tensor([float(stop.signal is not None)], device=self.device)
-        return bool(self.dist.sum(flag).item())
+    def _stops_requested(self, stop: StopRequest) -> tuple[bool, bool]:
+        """(a stop signal, a callback's request_stop): either, on any rank, stops every rank at the same step."""
+        flags = (stop.signal is not None, self.stop_reason is not None)
+        if self.dist.enabled:
+            summed = self.dist.sum(torch.tensor([float(f) for f in flags], device=self.device)).tolist()
+            flags = tuple(total > 0 for total in summed)
+            if flags[1] and self.stop_reason is None:
+                self.stop_reason = "requested on another rank"
+        return flags
 
     def _report(self, tokens_per_s: float) -> None:
-        """Log the window, then let the curriculum judge the smoothed score (averaged over ranks)."""
+        """Log the window; at a judgement, let the curriculum judge the smoothed score (averaged over ranks)."""
         means = [_mean(list(values), self.device) for values in (self.log_losses, self.log_shares, self.score_losses)]
         loss, share, score = self.dist.mean(torch.stack(means)).tolist()
         self.log_losses.clear()
@@ -246,17 +273,21 @@ class Trainer:
             tokens_per_s=tokens_per_s,
         )
         self.trackers.on_train(stats)
-        self._report_spike(self.spikes.observe(self.step, score))  # judged on the curriculum's own score
+        if self.step % self.judge_every:
+            return
+        self._report_spike(self.spikes.observe(self.step, score))  # measured on the curriculum's own score
         event = self.curriculum.observe(self.step, score)
         if event is not None:
             self.apply_unlock(event, stats)
 
     def apply_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
+        self.callbacks.on_unlock_start(self, event)
         self.model.set_cutoff(event.to_cutoff)
         if self.cfg.restart_lr:
             self.schedule.restart(self.step)
         self.trackers.on_unlock(event, stats)
         self._report_spike(self.spikes.unlock(event.step, event.score, event.from_cutoff, event.to_cutoff))
+        self.callbacks.on_unlock_end(self, event)
 
     def _report_spike(self, result: SpikeResult | None) -> None:
         if result is not None:
@@ -264,6 +295,7 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
+        self.callbacks.on_validation_start(self)
         self.model.eval()
         totals = torch.zeros(3, device=self.device)  # loss sum, share sum, batches
         batches = val_batches(self.data.val, self.cfg.batch_size, self.model.cfg.seq_len, self.cfg.val_batches)
@@ -276,8 +308,10 @@ class Trainer:
         loss_sum, share_sum, n = self.dist.sum(totals).tolist()
         val_loss = loss_sum / n
         self.val_losses.append(val_loss)
-        self.trackers.on_val(ValResult(step=self.step, tokens=self.tokens_at(self.step),
-                                       val_loss=val_loss, freq_share=share_sum / n))
+        result = ValResult(step=self.step, tokens=self.tokens_at(self.step), val_loss=val_loss,
+                           freq_share=share_sum / n)
+        self.trackers.on_val(result)
+        self.callbacks.on_validation_end(self, result)
         return val_loss
 
     def summary(self) -> dict:
@@ -299,6 +333,7 @@ class Trainer:
             "lr_area": self.lr_area,
             "curriculum": self.curriculum.name,
             "unlocks": self.unlock_history(),
+            **({"stop_reason": self.stop_reason} if self.stop_reason is not None else {}),
             **ranks,
         }
 
@@ -356,3 +391,5 @@ class Trainer:
         state = self.checkpointer.state_dict(self.step)  # every rank takes part: data orders are gathered
         if self.dist.is_main:
             self.checkpointer.save(state, final)
+            if self.checkpointer.last_saved_step == self.step:  # a failed save that the run survives is no save
+                self.callbacks.on_save(self, self.checkpointer.path)

@@ -86,7 +86,7 @@ MIXER_BENCH=("${BENCH[@]}")
 ((DRY)) || MIXER_BENCH=(--sizes small --seq-lens 1024,4096 --compile --warmup 2 --repeats 5)
 section bench_mixers 45 python3 -m bicameral.bench --mixers "${MIXER_BENCH[@]}" --out "$OUT/bench_mixers.json"
 rm -rf "$OUT/run"
-section achievement_run 90 python3 train.py "${RUN[@]}" logger=none trainer.ckpt=null hydra.run.dir="$OUT/run"
+section achievement_run 90 python3 train.py "${RUN[@]}" trackers=local trainer.ckpt=null hydra.run.dir="$OUT/run"
 
 log "== report"
 python3 -m bicameral.gpu_report "$OUT" 2>&1 | tee -a "$LOG"

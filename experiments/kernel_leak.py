@@ -2,9 +2,10 @@
 
 `irfft(W * mask)` passes only bins below the cutoff, but the kernel applied is that one cut to
 `kernel_len` lags, and the cut spreads some energy above the cutoff. This trains a run through the
-real engine and, just before each unlock widens the band, measures the fraction of every channel's
-kernel energy at bins >= the cutoff it trained at (bicameral.spectral.band_leak), averaged over
-channels and layers; likewise at initialisation. Per level: mean ± sample std over seeds.
+real engine with a callback (`KernelLeak`) that, just before each unlock widens the band, measures
+the fraction of every channel's kernel energy at bins >= the cutoff it trained at
+(bicameral.spectral.band_leak), averaged over channels and layers; likewise at initialisation. Per
+level: mean ± sample std over seeds.
 
     python experiments/kernel_leak.py                                   # the study's achievement runs, 3 seeds
     python experiments/kernel_leak.py --seeds 0 --stop-at 60 -- +experiment=smoke   # any overrides after --
@@ -16,7 +17,6 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from any cwd without an install
 
@@ -24,9 +24,9 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 import bicameral.run  # noqa: E402
+from bicameral.callbacks import Callback  # noqa: E402
 from bicameral.config import register_configs  # noqa: E402
 from bicameral.spectral import band_leak  # noqa: E402
-from bicameral.trainer import Trainer  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 STUDY = ["+experiment=study_controls", "+study=achievement"]  # the second study's budget and curriculum
@@ -40,36 +40,32 @@ def model_leak(model) -> float:
     return torch.cat(leaks).mean().item()
 
 
-def measuring_trainer(levels: list[dict]) -> type:
-    """A Trainer that records the kernels' leak at initialisation and just before every unlock."""
+class KernelLeak(Callback):
+    """Records the kernels' leak at the start of training and just before every unlock widens the band."""
 
-    class MeasuringTrainer(Trainer):
-        def fit(self, stop_at=None):
-            self.model.set_cutoff(self.curriculum.cutoff)
-            levels.append({"step": self.step, "cutoff": self.curriculum.cutoff, "trained": False,
-                           "leak": model_leak(self.model)})
-            return super().fit(stop_at)
+    def __init__(self):
+        self.levels: list[dict] = []
 
-        def apply_unlock(self, event, stats):
-            levels.append({"step": event.step, "cutoff": event.from_cutoff, "trained": True,
-                           "leak": model_leak(self.model)})
-            super().apply_unlock(event, stats)
+    def on_fit_start(self, trainer) -> None:
+        self.levels.append({"step": trainer.step, "cutoff": trainer.curriculum.cutoff, "trained": False,
+                            "leak": model_leak(trainer.model)})
 
-    return MeasuringTrainer
+    def on_unlock_start(self, trainer, event) -> None:
+        self.levels.append({"step": event.step, "cutoff": event.from_cutoff, "trained": True,
+                            "leak": model_leak(trainer.model)})
 
 
 def measure(overrides: list[str], seed: int, stop_at: int) -> list[dict]:
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*overrides, f"seed={seed}", "logger=none", "trainer.ckpt=null",
-                                                       "trainer.resume=null"])
+        cfg = compose(config_name="config", overrides=[*overrides, f"seed={seed}", "trackers=local",
+                                                       "trainer.ckpt=null", "trainer.resume=null"])
     if cfg.model.arch not in ("bicameral", "freq_only"):
         raise SystemExit(f"error: model.arch={cfg.model.arch} has no frequency path to measure.")
-    levels: list[dict] = []
-    with tempfile.TemporaryDirectory() as run_dir, mock.patch.object(bicameral.run, "Trainer",
-                                                                     measuring_trainer(levels)):
-        bicameral.run.train(cfg, run_dir, stop_at=stop_at)
-    return levels
+    leak = KernelLeak()
+    with tempfile.TemporaryDirectory() as run_dir:
+        bicameral.run.train(cfg, run_dir, stop_at=stop_at, callbacks=[leak])
+    return leak.levels
 
 
 def summarise(runs: dict[int, list[dict]]) -> list[dict]:

@@ -26,7 +26,7 @@ def compose_config(*overrides: str):
 
 def micro_config(*overrides: str):
     """The smoke run without W&B, plus overrides: what most tests train."""
-    return compose_config(*MICRO, "logger=none", *overrides)
+    return compose_config(*MICRO, "trackers=local", *overrides)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

@@ -179,11 +179,20 @@ def test_a_resume_on_another_corpus_fails_naming_it(tmp_path, corpus_cache):
 
 
 def test_safe_changes_on_resume_are_applied_and_logged(tmp_path, corpus_cache, caplog):
-    train(compose_cfg("trainer.steps_per_epoch=2"), tmp_path)
+    judged = "curriculum.judge_every=5"  # set, so the log cadence may change without moving the judgements
+    train(compose_cfg("trainer.steps_per_epoch=2", judged), tmp_path)
     caplog.set_level(logging.INFO, logger="bicameral")
-    train(compose_cfg("trainer.steps_per_epoch=2", "trainer.epochs=2", "trainer.log_every=1"), tmp_path)
+    train(compose_cfg("trainer.steps_per_epoch=2", judged, "trainer.epochs=2", "trainer.log_every=1"), tmp_path)
     assert ("Resuming with changed settings (applied): trainer.epochs 1 -> 2; trainer.log_every 5 -> 1"
             in caplog.text)
+
+
+def test_a_resume_that_would_move_the_judgements_is_refused(tmp_path, corpus_cache):
+    """By default the curriculum is judged at each log window: another log cadence would judge at other steps."""
+    train(compose_cfg("trainer.steps_per_epoch=2"), tmp_path)
+    with pytest.raises(BicameralError, match=r"does not fit this config \(curriculum.judge_every 5 -> 1; "
+                                             r"curriculum.score_window 5 -> 1\)"):
+        train(compose_cfg("trainer.steps_per_epoch=2", "trainer.epochs=2", "trainer.log_every=1"), tmp_path)
 
 
 def cache_file(cache_dir):
@@ -272,7 +281,7 @@ def test_a_full_disk_at_start_fails_in_one_line_and_leaves_no_probe(tmp_path, co
 
 
 def run_train(tmp_path, *overrides) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "train.py", *MICRO, "logger=none", *overrides], cwd=ROOT,
+    return subprocess.run([sys.executable, "train.py", *MICRO, "trackers=local", *overrides], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -35,7 +35,7 @@ def config(curriculum: str, seed: int, arch: str | None = None) -> dict:
         "optimizer": {"lr": 1e-3},
         "trainer": {"epochs": 1, "steps_per_epoch": 100, "batch_size": 16, "log_every": 10, "val_every": 50,
                     "run_dir": "${hydra:runtime.output_dir}"},
-        "logger": {"backend": "none", "name": "${curriculum.name}-s${seed}"},
+        "trackers": {"wandb": {"name": "${curriculum.name}-s${seed}"}},
         "seed": seed,
     }
 

@@ -81,7 +81,8 @@ def test_each_schedule_choice_is_a_torch_scheduler(choice, cls):
         (["optimizer._target_=torch.optim.Adamm"], "optimizer._target_=torch.optim.Adamm does not import"),
         (["optimizer._target_=no_such_module.Opt"], "Fix: check the spelling, or put its module on PYTHONPATH."),
         (["optimizer._target_=torch.optim.RMSprop"],
-         "torch.optim.RMSprop does not take optimizer.betas. Fix: drop them with ~optimizer.betas"),
+         ("torch.optim.RMSprop does not take optimizer.betas, optimizer.amsgrad, optimizer.fused. Fix: drop them "
+          "with ~optimizer.betas ~optimizer.amsgrad ~optimizer.fused")),
         (["optimizer._target_=torch.nn.Linear"], "is not a torch.optim.optimizer.Optimizer"),
         (["curriculum._target_=collections.OrderedDict"],
          "is not a bicameral.curriculum.Curriculum. Fix: subclass bicameral.curriculum.Curriculum"),
@@ -95,12 +96,12 @@ def test_each_schedule_choice_is_a_torch_scheduler(choice, cls):
 )
 def test_bad_components_fail_at_start_in_one_line(tmp_path, overrides, message, corpus_cache):
     with pytest.raises(Exception) as err:
-        train(make(*MICRO, "logger=none", *overrides), tmp_path)
+        train(make(*MICRO, "trackers=local", *overrides), tmp_path)
     assert message in str(err.value) and "\n" not in str(err.value)
     assert isinstance(err.value, ConfigError) or type(err.value).__name__ == "CurriculumError"
     assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_muon_trains_in_the_same_engine(tmp_path, corpus_cache):
-    summary = train(make(*MICRO, "logger=none", "optimizer=muon", "trainer.steps_per_epoch=40"), tmp_path)
+    summary = train(make(*MICRO, "trackers=local", "optimizer=muon", "trainer.steps_per_epoch=40"), tmp_path)
     assert summary["final_val_loss"] < math.log(256) - 0.5  # a uniform guess over bytes is ln 256 = 5.55

@@ -9,6 +9,7 @@ from omegaconf.errors import ValidationError
 
 from bicameral.build import build_curriculum
 from bicameral.config import ConfigError, check_config
+from bicameral.tools.train import renamed_overrides
 from tests.conftest import ROOT, compose_config
 
 make = compose_config
@@ -19,7 +20,7 @@ def test_defaults_are_the_cpu_achievement_run():
     assert cfg.curriculum._target_ == "bicameral.curriculum.Achievement" and cfg.curriculum.unlock_threshold == 3.2
     assert cfg.model.d_model == 128 and cfg.optimizer._target_ == "torch.optim.AdamW"
     assert cfg.schedule._target_ == "bicameral.schedule.CosineWithRestarts"
-    assert cfg.logger.backend == "wandb" and cfg.logger.mode == "offline"
+    assert list(cfg.trackers) == ["console", "jsonl", "wandb"] and cfg.trackers.wandb.mode == "offline"
     check_config(cfg)
 
 
@@ -36,7 +37,7 @@ def test_the_reference_experiment_reproduces_the_references_command():
 @pytest.mark.parametrize("curriculum", ["achievement", "fixed_threshold", "none", "step_schedule"])
 @pytest.mark.parametrize("model", ["tiny", "small", "base"])
 def test_every_group_option_composes(curriculum, model):
-    cfg = make(f"curriculum={curriculum}", f"model={model}", "optimizer=sgd", "logger=none")
+    cfg = make(f"curriculum={curriculum}", f"model={model}", "optimizer=sgd", "trackers=local")
     check_config(cfg)
     assert build_curriculum(cfg.curriculum, cfg.model.seq_len).levels[-1] == cfg.model.seq_len // 2 + 1
 
@@ -164,4 +165,18 @@ def test_the_old_preset_name_says_the_new_one(tmp_path):
     proc = subprocess.run([sys.executable, "train.py", "+experiment=seed", "trainer.batch_size=0", "logger=none",
                            f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "+experiment=seed is now +experiment=reference (the same config); the old name will go." in proc.stdout
+    assert ("logger=none is now trackers=local (the logger group is named trackers); the old form will go."
+            in proc.stderr)
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("old, new", [
+    (["logger=none"], ["trackers=local"]),
+    (["logger=none,wandb", "seed=1"], ["trackers=local,wandb", "seed=1"]),
+    (["logger.backend=none"], ["trackers=local"]),
+    (["logger.mode=online", "logger.entity=me"], ["trackers.wandb.mode=online", "trackers.wandb.entity=me"]),
+])
+def test_the_logger_groups_overrides_become_the_trackers(old, new):
+    renamed, notes = renamed_overrides(old)
+    assert renamed == new and len(notes) == sum(o.lstrip("~+").startswith("logger") for o in old)
+    assert all(make(o) for o in new if "," not in o)  # the new forms compose (a sweep is one job at a time)

@@ -1,11 +1,12 @@
 """The console line: the reference's shape, then global progress, throughput and time left."""
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from bicameral.events import TrainStats
-from bicameral.tracking import ConsoleTracker, format_count, format_duration, progress
+from bicameral.tracking import ConsoleTracker, RunInfo, format_count, format_duration, progress
 
 
 def stats(step: int, tokens_per_s: float, tokens_per_step: int = 4096) -> TrainStats:
@@ -30,5 +31,7 @@ def test_progress_gives_the_time_left_at_the_current_rate():
 
 def test_train_line_keeps_the_seed_shape_then_adds_progress(caplog):
     with caplog.at_level(logging.INFO, logger="bicameral"):
-        ConsoleTracker(steps_per_epoch=1000, total_steps=50000).on_train(stats(10, 4096.0))
+        console = ConsoleTracker()
+        console.start(RunInfo(run_dir=Path("."), config={}, steps_per_epoch=1000, total_steps=50000, name="run"))
+        console.on_train(stats(10, 4096.0))
     assert caplog.messages == ["  step 10/1000 loss=3.250 lr=2.0e-4 cutoff=128  [10/50000 4.1k tok/s eta 13h53m]"]

@@ -15,6 +15,8 @@ from bicameral.curriculum import (
 )
 
 LEVELS = [128, 256, 512, 513]
+# the reference's examples judge every score: no guard (the loss-driven curricula default to 50 steps a level)
+NO_GUARD = {"min_steps_per_level": 0}
 
 
 def drive(curriculum, scores: dict[int, float]):
@@ -34,7 +36,7 @@ def test_seed_timeline_beat_your_own_score():
               500: 3.4, 600: 3.2, 700: 3.16, 800: 3.08,  # spike after the unlock, then down
               900: 3.15, 1000: 3.12, 1100: 3.10, 1200: 3.09, 1300: 3.085, 1400: 3.081, 1500: 2.95,
               1600: 2.5, 1700: 2.0}  # full resolution: keep training, no more unlocks
-    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2)
+    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2, **NO_GUARD)
     events, lines = drive(curriculum, scores)
     unlocks = [(e.step, e.from_cutoff, e.to_cutoff) for e in events]
     assert unlocks == [(400, 128, 256), (800, 256, 512), (1500, 512, 513)]
@@ -53,7 +55,7 @@ def test_seed_timeline_beat_your_own_score():
 
 def test_seed_log_example():
     scores = {10: 4.250, 20: 3.850, 30: 3.450, 40: 3.178, 50: 3.420, 60: 3.250, 70: 3.145}
-    events, lines = drive(Achievement(levels=LEVELS, unlock_threshold=3.2), scores)
+    events, lines = drive(Achievement(levels=LEVELS, unlock_threshold=3.2, **NO_GUARD), scores)
     assert [e.step for e in events] == [40, 70]
     assert lines == [
         "  [UNLOCK] 128 -> 256 (loss=3.178)",
@@ -64,14 +66,14 @@ def test_seed_log_example():
 
 
 def test_one_unlock_per_decision_even_far_below_every_bar():
-    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2)
+    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2, **NO_GUARD)
     events, _ = drive(curriculum, {10: 1.0, 20: 0.9, 30: 0.8})
     assert [e.to_cutoff for e in events] == [256, 512, 513]
 
 
 def test_fixed_threshold_old_system():
     scores = {10: 3.1, 20: 2.99, 30: 2.7, 40: 2.49, 50: 2.3, 60: 1.99, 70: 1.5}
-    events, lines = drive(FixedThreshold(levels=LEVELS, thresholds=[3.0, 2.5, 2.0]), scores)
+    events, lines = drive(FixedThreshold(levels=LEVELS, thresholds=[3.0, 2.5, 2.0], **NO_GUARD), scores)
     assert [(e.step, e.prev_bar) for e in events] == [(20, 3.0), (40, 2.5), (60, 2.0)]
     assert lines[:2] == ["  [UNLOCK] 128 -> 256 (loss=2.990, below 3.000)", "    Next unlock target: loss < 2.500"]
     assert events[-1].next_target is None
@@ -95,7 +97,7 @@ def test_min_steps_per_level_holds_the_unlock_back():
 
 
 def test_max_steps_per_level_unlocks_anyway_and_says_so():
-    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2, max_steps_per_level=30)
+    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2, max_steps_per_level=30, **NO_GUARD)
     events, lines = drive(curriculum, {10: 4.0, 20: 3.9, 30: 3.8, 40: 3.7})
     assert [(e.step, e.reason) for e in events] == [(30, "max_steps")]
     assert lines[0] == "  [UNLOCK] 128 -> 256 (loss=3.800, max steps per level reached)"
@@ -103,7 +105,7 @@ def test_max_steps_per_level_unlocks_anyway_and_says_so():
 
 
 def test_margin_and_non_finite_scores():
-    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2, margin=0.1)
+    curriculum = Achievement(levels=LEVELS, unlock_threshold=3.2, margin=0.1, **NO_GUARD)
     assert curriculum.observe(10, 3.15) is None  # not 0.1 below the bar
     assert curriculum.observe(20, math.nan) is None and curriculum.observe(30, -math.inf) is None
     assert curriculum.observe(40, 3.05) is not None

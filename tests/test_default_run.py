@@ -10,7 +10,7 @@ from tests.conftest import ROOT, read_jsonl
 
 @pytest.mark.slow
 def test_default_train_py_unlocks_at_least_twice(tmp_path):
-    proc = subprocess.run([sys.executable, "train.py", "logger=none", f"hydra.run.dir={tmp_path}"],
+    proc = subprocess.run([sys.executable, "train.py", "trackers=local", f"hydra.run.dir={tmp_path}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("[UNLOCK]") >= 2

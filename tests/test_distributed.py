@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 
 def test_two_ranks_unlock_together_and_end_identical(tmp_path, corpus_cache):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py",
-           "+experiment=smoke", "logger=none", "trainer.device=cpu", "curriculum.unlock_threshold=5.2",
+           "+experiment=smoke", "trackers=local", "trainer.device=cpu", "curriculum.unlock_threshold=5.2",
            "trainer.accum_steps=2", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -48,7 +48,7 @@ def rank_pid(marker: str, rank: int) -> int | None:
 def launch(tmp_path, corpus_cache, *overrides) -> subprocess.Popen:
     """A long gloo run of two ranks under bicameral.launch, in its own process group."""
     cmd = [sys.executable, "-m", "bicameral.launch", "--standalone", "--nproc_per_node=2", "train.py",
-           "+experiment=smoke", "logger=none", "trainer.device=cpu", "trainer.epochs=200", *overrides,
+           "+experiment=smoke", "trackers=local", "trainer.device=cpu", "trainer.epochs=200", *overrides,
            f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache), "OMP_NUM_THREADS": "1",
            "BICAMERAL_TEST_MARKER": str(tmp_path)}

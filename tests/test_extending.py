@@ -43,7 +43,7 @@ def test_plateau_curriculum_and_rmsprop_from_a_user_folder(tmp_path, corpus_cach
     write_readme_files(folder)
     assert not (ROOT / "bicameral" / "my_curricula.py").exists()
     run_dir = tmp_path / "run"
-    proc = run_train(folder, run_dir, "+experiment=smoke", "logger=none", "curriculum=plateau", "optimizer=rmsprop",
+    proc = run_train(folder, run_dir, "+experiment=smoke", "trackers=local", "curriculum=plateau", "optimizer=rmsprop",
                      "curriculum.patience=10", "curriculum.min_improvement=0.05", "trainer.steps_per_epoch=80",
                      "trainer.ckpt_every=40")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -72,4 +72,31 @@ def test_the_plug_ins_the_second_study_runs_are_the_readmes_own_blocks():
 def test_rmsprop_on_top_of_adamw_keys_fails_naming_the_key_to_drop(tmp_path):
     proc = run_train(tmp_path, tmp_path / "run", "optimizer._target_=torch.optim.RMSprop")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "torch.optim.RMSprop does not take optimizer.betas. Fix: drop them with ~optimizer.betas" in proc.stdout
+    assert ("torch.optim.RMSprop does not take optimizer.betas, optimizer.amsgrad, optimizer.fused. Fix: drop them "
+            "with ~optimizer.betas ~optimizer.amsgrad ~optimizer.fused") in proc.stdout
+
+
+def test_the_readmes_callback_runs_from_a_user_folder_as_shown(tmp_path, corpus_cache):
+    folder = tmp_path / "user"
+    folder.mkdir()
+    (folder / "my_callbacks.py").write_text(readme_block("# my_callbacks.py"))
+    [command] = [line for line in (ROOT / "README.md").read_text().splitlines()
+                 if line.startswith("PYTHONPATH=. python train.py +experiment=smoke +callbacks.")]
+    overrides = command.split("python train.py ")[1].split()
+    run_dir = tmp_path / "run"
+    # the README's command, on a budget that unlocks before the loss reaches the target
+    proc = run_train(folder, run_dir, *overrides, "trackers=local", "trainer.steps_per_epoch=200",
+                     "curriculum.unlock_threshold=5.0", "trainer.val_every=20")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    unlocks = [e for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] == "unlock"]
+    assert unlocks, "the run should have unlocked before it stopped"
+    for event in unlocks:
+        assert f"band {event['from_cutoff']} -> {event['to_cutoff']} open at step {event['step']}" in proc.stdout
+    [finish] = [e for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] == "finish"]
+    vals = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "val"]
+    # it stopped at the first validation at or below 3.9, well before step 200
+    assert finish["step"] == vals[-1]["step"] < 200 and vals[-1]["val_loss"] <= 3.9
+    assert all(v["val_loss"] > 3.9 for v in vals[:-1])
+    assert finish["stop_reason"] == f"val loss {vals[-1]['val_loss']:.3f} <= 3.9"
+    assert f"stopped early: {finish['stop_reason']}" in proc.stdout
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == finish["step"]  # saved where it stopped

@@ -37,6 +37,17 @@ def test_starting_over_a_finished_run_must_be_asked_for(tmp_path, corpus_cache, 
     assert {name: (tmp_path / name).read_bytes() for name in kept} == kept  # nothing cut, nothing saved
 
 
+def test_a_finished_run_run_again_trains_nothing_and_records_nothing(tmp_path, corpus_cache, caplog):
+    """A sweep run again keeps its finished jobs: no second finish record, no wall time of zero."""
+    first = train(cfg_for(), tmp_path)
+    kept = {name: (tmp_path / name).read_bytes() for name in ("metrics.jsonl", "events.jsonl", "checkpoint.pt")}
+    caplog.set_level(logging.INFO, logger="bicameral")
+    again = train(cfg_for(), tmp_path)
+    assert f"Nothing to train: {tmp_path / 'checkpoint.pt'} is at step 4, where this run ends" in caplog.text
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
+    assert again["final_val_loss"] == first["final_val_loss"] and again["step"] == 4
+
+
 def test_overwrite_replaces_the_earlier_run_and_names_what_it_removes(tmp_path, corpus_cache, caplog):
     train(cfg_for(), tmp_path)
     caplog.set_level(logging.INFO, logger="bicameral")

@@ -26,7 +26,7 @@ def test_help_lists_every_group_choice_and_preset_with_its_default():
     groups = dict(re.findall(r"^  ([a-z/]+):\s+(.+)$", text, flags=re.M))
     defaults = {k: v for d in yaml.safe_load((CONF / "config.yaml").read_text())["defaults"] if isinstance(d, dict)
                 for k, v in d.items()}
-    for group in ("data", "model", "curriculum", "optimizer", "trainer", "logger"):
+    for group in ("data", "model", "curriculum", "optimizer", "trainer", "trackers"):
         choices = groups[group].split(" | ")
         assert {c.rstrip("*") for c in choices} == options(group), group
         assert [c for c in choices if c.endswith("*")] == [f"{defaults[group]}*"], group

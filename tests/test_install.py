@@ -67,7 +67,7 @@ def test_a_fresh_non_editable_install_trains_from_an_empty_dir(wheel, tmp_path):
     subprocess.run([*pip, wheel.filename], check=True, timeout=1200)
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = subprocess.run([str(venv / "bin" / "bicameral-train"), "+experiment=smoke", "logger=none"], cwd=empty,
+    proc = subprocess.run([str(venv / "bin" / "bicameral-train"), "+experiment=smoke", "trackers=local"], cwd=empty,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Done: step 20" in proc.stdout

@@ -157,8 +157,8 @@ def test_interrupted_anywhere_the_run_continues_bit_for_bit(tmp_path, straight_r
 
 def test_a_stop_signal_saves_logs_and_exits_resumably(tmp_path, corpus_cache):
     """The command line: SIGTERM mid-run exits 75 with a checkpoint, and the same command resumes by itself."""
-    cmd = [sys.executable, "train.py", *MICRO, "logger=none", "trainer.steps_per_epoch=100000", "trainer.log_every=1",
-           "trainer.ckpt_every=100000", f"hydra.run.dir={tmp_path}"]
+    cmd = [sys.executable, "train.py", *MICRO, "trackers=local", "trainer.steps_per_epoch=100000",
+           "trainer.log_every=1", "trainer.ckpt_every=100000", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
@@ -239,9 +239,9 @@ def test_wandb_that_cannot_start_never_stops_training(tmp_path, corpus_cache, mo
         raise ConnectionError("no network")
 
     monkeypatch.setattr(wandb, "init", refuse)
-    summary = train(cfg_for("logger=wandb", "trainer.epochs=1"), tmp_path)
+    summary = train(cfg_for("trackers=wandb", "trainer.epochs=1"), tmp_path)
     assert summary["step"] == 20 and "W&B could not start (ConnectionError: no network)" in caplog.text
-    assert "logger.mode=offline" not in caplog.text  # it was offline already: nothing to suggest
+    assert "mode=offline" not in caplog.text  # it was offline already: nothing to suggest
     assert events(tmp_path)[-1]["kind"] == "finish"
 
 
@@ -251,12 +251,12 @@ def test_an_unreachable_wandb_server_is_named_and_given_up_on_in_time(tmp_path, 
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     caplog.set_level("INFO", logger="bicameral")
     started = time.monotonic()
-    summary = train(cfg_for("logger=wandb", "logger.mode=online", "logger.init_timeout_s=3", "trainer.epochs=1"),
-                    tmp_path)
+    summary = train(cfg_for("trackers=wandb", "trackers.wandb.mode=online", "trackers.wandb.init_timeout_s=3",
+                            "trainer.epochs=1"), tmp_path)
     assert summary["step"] == 20 and time.monotonic() - started < 60
-    assert ("W&B: connecting to http://127.0.0.1:9 (logger.mode=online); after logger.init_timeout_s=3 s without an "
-            "answer, training goes on without it") in caplog.text
-    assert "W&B could not start" in caplog.text and "Rerun with logger.mode=offline" in caplog.text
+    assert ("W&B: connecting to http://127.0.0.1:9 (trackers.wandb.mode=online); after "
+            "trackers.wandb.init_timeout_s=3 s without an answer, training goes on without it") in caplog.text
+    assert "W&B could not start" in caplog.text and "Rerun with trackers.wandb.mode=offline" in caplog.text
 
 
 def test_wandb_failing_mid_run_is_dropped_with_one_warning(tmp_path, corpus_cache, monkeypatch, caplog):
@@ -266,7 +266,7 @@ def test_wandb_failing_mid_run_is_dropped_with_one_warning(tmp_path, corpus_cach
         raise RuntimeError("service went away")
 
     monkeypatch.setattr(wandb_run.Run, "log", broken_log)
-    summary = train(cfg_for("logger=wandb", "trainer.epochs=1"), tmp_path)
+    summary = train(cfg_for("trackers=wandb", "trainer.epochs=1"), tmp_path)
     assert summary["step"] == 20 and caplog.text.count("W&B failed (RuntimeError: service went away)") == 1
     assert len(rows(tmp_path)) == 4
 
@@ -308,7 +308,7 @@ def test_a_failed_last_save_is_a_failed_run_not_done(tmp_path, corpus_cache, mon
 
 
 def test_two_sweeps_started_together_never_share_a_dir(tmp_path, corpus_cache):
-    cmd = [sys.executable, str(ROOT / "train.py"), "-m", *MICRO, "logger=none", "trainer.steps_per_epoch=2",
+    cmd = [sys.executable, str(ROOT / "train.py"), "-m", *MICRO, "trackers=local", "trainer.steps_per_epoch=2",
            "trainer.val_every=2", "seed=0,1"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache)}
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -339,8 +339,8 @@ def test_the_signal_goes_on_to_the_handler_that_was_there_before(tmp_path):
 def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, corpus_cache):
     from tests.wandb_offline import find_offline_runs, read_offline_run
 
-    train(cfg_for("logger=wandb"), tmp_path, stop_at=6)
-    train(cfg_for("logger=wandb"), tmp_path)  # trainer.resume=auto
+    train(cfg_for("trackers=wandb"), tmp_path, stop_at=6)
+    train(cfg_for("trackers=wandb"), tmp_path)  # trainer.resume=auto
     first, second = (read_offline_run(d) for d in find_offline_runs(tmp_path))
     assert first.run_id == second.run_id
     assert [row["global_step"] for row in second.history if "train/loss" in row][0] == 10

@@ -38,7 +38,7 @@ def test_restart_jumps_back_to_the_peak_and_decays_over_what_remains():
     s.restart(400)
     assert before < 2e-4 and s.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
     assert s.lr_at(2e-4, 700) == pytest.approx(2e-5 + 1.8e-4 * 0.5 * (1 + math.cos(math.pi * 0.5)))
-    restored = CosineWithRestarts(optimizer(2e-4), total_steps=1000)
+    restored = CosineWithRestarts(optimizer(2e-4), total_steps=1000, warmup_steps=0)
     restored.load_state_dict(s.state_dict())
     assert trained_lrs(restored, 155) == trained_lrs(s, 155)
 
@@ -61,7 +61,7 @@ def test_restart_steps_restart_without_an_unlock():
 
 
 def test_linear_and_constant_shapes():
-    linear = trained_lrs(LinearWithRestarts(optimizer(1.0), total_steps=10, min_lr_ratio=0.0), 11)
+    linear = trained_lrs(LinearWithRestarts(optimizer(1.0), total_steps=10, warmup_steps=0, min_lr_ratio=0.0), 11)
     assert linear == pytest.approx([1.0 - i / 10 for i in range(11)])
     constant = Constant(optimizer(0.5), total_steps=10, warmup_steps=2)
     assert trained_lrs(constant, 6) == pytest.approx([0.25, 0.5, 0.5, 0.5, 0.5, 0.5])

@@ -22,7 +22,7 @@ from bicameral.files import torn_writes
 from tests.conftest import MICRO, compose_config, read_jsonl
 
 SLOW_SAVE_S = 0.03  # every save sleeps this long before its rename: a slow disk, a wide window to kill in
-OVERRIDES = [*MICRO, "logger=none", "trainer.ckpt_every=3", "trainer.log_every=2", "trainer.val_every=5",
+OVERRIDES = [*MICRO, "trackers=local", "trainer.ckpt_every=3", "trainer.log_every=2", "trainer.val_every=5",
              "trainer.accum_steps=2", "model.dropout=0.1", "curriculum.unlock_threshold=5.2",
              "curriculum.min_steps_per_level=3"]
 

@@ -109,5 +109,5 @@ def test_resume_mid_window_gives_the_same_result():
 
 def test_a_window_that_is_not_a_positive_step_count_is_one_clear_error():
     for bad in (0, -5, 2.5):
-        with pytest.raises(BicameralError, match=r"curriculum.spike_window=.* must be a whole number of steps >= 1"):
+        with pytest.raises(BicameralError, match=r"trainer.spike_window=.* must be a whole number of steps >= 1"):
             SpikeMeter(window=bad)

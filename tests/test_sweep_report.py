@@ -74,7 +74,7 @@ def test_a_sweep_ends_with_its_report_and_w_and_b_bands_each_variants_seeds(tmp_
 
 def test_a_report_that_fails_is_one_warning_and_never_fails_the_sweep(tmp_path, monkeypatch, caplog):
     sweep = write_sweep(tmp_path / "multirun" / "2026-11-26" / "12-00-00")
-    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}, "logger": {"backend": "none"}})
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}, "trackers": {"jsonl": {}}})
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
@@ -89,7 +89,7 @@ def test_a_report_that_fails_is_one_warning_and_never_fails_the_sweep(tmp_path, 
 
 def test_the_callback_writes_the_report_without_w_and_b(tmp_path, capsys):
     sweep = write_sweep(tmp_path / "multirun" / "2026-11-26" / "12-00-00")
-    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}, "logger": {"backend": "none"}})
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}, "trackers": {"jsonl": {}}})
     SweepReport(target_loss=2.0).on_multirun_end(config)
     out = capsys.readouterr().out
     assert re.search(r"^curriculum=fixed_threshold +0/2 ", out, flags=re.M)  # failed jobs shown, never a stop

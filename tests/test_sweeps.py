@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import MICRO, ROOT, read_jsonl
 from tests.wandb_offline import find_offline_runs, read_offline_run
 
-QUICK = [*MICRO, "logger=none", "trainer.steps_per_epoch=5"]
+QUICK = [*MICRO, "trackers=local", "trainer.steps_per_epoch=5"]
 
 
 def run_cli(args: list[str], tmp_path: Path, corpus_cache: Path, timeout: int = 300):
@@ -98,7 +98,7 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path, corpus_cache):
 def test_optuna_searches_the_threshold(tmp_path, corpus_cache):
     sweep = tmp_path / "sweep"
     small = ["model.seq_len=64", "model.d_model=32", "model.n_layers=2", "model.kernel_len=16",
-             "trainer.steps_per_epoch=5", "trainer.batch_size=4", "trainer.val_every=5", "logger=none"]
+             "trainer.steps_per_epoch=5", "trainer.batch_size=4", "trainer.val_every=5", "trackers=local"]
     proc = run_cli(["+experiment=threshold_search", "hydra.sweeper.n_trials=2", *small, f"hydra.sweep.dir={sweep}",
                     "hydra.sweep.subdir=${hydra.job.num}"], tmp_path, corpus_cache)
     assert proc.returncode == 0, proc.stderr[-3000:]

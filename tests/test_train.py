@@ -138,10 +138,27 @@ def test_score_is_the_mean_loss_over_the_score_window(tmp_path, corpus_cache):
         assert event["score"] != pytest.approx(losses[event["step"]], rel=1e-6)  # not one noisy batch
 
 
+def test_judge_every_sets_when_the_curriculum_is_asked_apart_from_the_log(tmp_path, corpus_cache):
+    cfg = micro_cfg(tmp_path, "trainer.log_every=2", "curriculum.judge_every=6", "curriculum.min_steps_per_level=0",
+                    "curriculum.unlock_threshold=9.0", "trainer.steps_per_epoch=20", "trainer.epochs=1")
+    train(cfg, tmp_path)
+    unlocks = [e["step"] for e in read_jsonl(tmp_path / "events.jsonl") if e["kind"] == "unlock"]
+    # the first judgement clears a bar of 9, and only judgements unlock
+    assert unlocks[0] == 6 and all(step % 6 == 0 for step in unlocks)
+    losses = {r["step"]: r["loss"] for r in read_jsonl(tmp_path / "metrics.jsonl") if r["kind"] == "train"}
+    assert sorted(losses) == list(range(2, 21, 2))  # logged every 2 steps all the same
+
+
+def test_judge_every_must_fall_on_a_log_step(tmp_path, corpus_cache):
+    with pytest.raises(ConfigError, match=r"curriculum.judge_every=5 must be a multiple of trainer.log_every=2\. "
+                                          r"Fix: e.g. curriculum.judge_every=2\."):
+        train(micro_cfg(tmp_path, "trainer.log_every=2", "curriculum.judge_every=5"), tmp_path)
+
+
 def test_wandb_unlock_table_after_a_resume_holds_every_unlock_once(tmp_path, corpus_cache):
     """The table comes from the curriculum's restored history, not from what one process saw."""
-    train(micro_cfg(tmp_path, "logger=wandb"), tmp_path, stop_at=12)
-    summary = train(micro_cfg(tmp_path, "logger=wandb"), tmp_path)  # resume=auto continues the same run
+    train(micro_cfg(tmp_path, "trackers=wandb"), tmp_path, stop_at=12)
+    summary = train(micro_cfg(tmp_path, "trackers=wandb"), tmp_path)  # resume=auto continues the same run
     assert summary["unlock_steps"][0] <= 12 < summary["unlock_steps"][-1]  # unlocks on both sides of the stop
     first, second = find_offline_runs(tmp_path)
     assert read_offline_run(first).run_id == read_offline_run(second).run_id

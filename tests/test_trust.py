@@ -22,7 +22,7 @@ from tests.test_bad_input import compose_cfg, unsafe_checkpoint
 
 
 @pytest.mark.parametrize("command", [
-    ["train.py", *MICRO, "logger=none", "trainer.resume={ckpt}", "hydra.run.dir={tmp}/run"],
+    ["train.py", *MICRO, "trackers=local", "trainer.resume={ckpt}", "hydra.run.dir={tmp}/run"],
     ["-m", "bicameral.sample", "{ckpt}"],
     ["-m", "bicameral.evaluate", "{ckpt}"],
 ], ids=["train", "sample", "evaluate"])
@@ -80,7 +80,7 @@ def test_an_old_checkpoint_is_refused_then_upgraded_once_by_its_owner(tmp_path, 
 
 
 def test_a_second_run_on_a_dir_fails_fast_and_a_killed_holder_never_blocks_the_resume(tmp_path, corpus_cache):
-    cmd = [sys.executable, "train.py", *MICRO, "logger=none", "trainer.steps_per_epoch=100000",
+    cmd = [sys.executable, "train.py", *MICRO, "trackers=local", "trainer.steps_per_epoch=100000",
            "trainer.log_every=1", "trainer.ckpt_every=3", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache), "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

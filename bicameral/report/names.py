@@ -107,7 +107,7 @@ def run_tags(cfg, curriculum: str) -> list[str]:
         tags.append(f"threshold={c.unlock_threshold}")
     if cfg.get(YOKED_KEY):
         tags.append("yoked")
-    return tags + list(cfg.logger.tags)
+    return tags
 
 
 def run_name(cfg, curriculum: str) -> str:

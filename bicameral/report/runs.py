@@ -176,6 +176,8 @@ def load_run(run_dir: Path, root: Path, shared: Collection[str] = (), cfg=None, 
     val = by_step([r for r in rows if r.get("kind") == "val"])
     finishes = [e for e in events if e.get("kind") == "finish"]
     finish = finishes[-1] if finishes else None  # a stopped, then resumed run has one per segment
+    if finish is not None:  # its wall time is every segment's
+        finish = {**finish, "wall_time_s": sum(f.get("wall_time_s") or 0.0 for f in finishes)}
 
     epochs, steps_per_epoch = select(cfg, "trainer.epochs"), select(cfg, "trainer.steps_per_epoch")
     total_steps = epochs * steps_per_epoch if isinstance(epochs, int) and isinstance(steps_per_epoch, int) else None

@@ -66,22 +66,29 @@ class SweepReport(Callback):
         report = write_report(runs, sweep_dir, sweep_dir, self.target_loss)
         print(f"\n{report['title']}\n\n{report_text(report, brief=True)}\n\n"
               f"Report: {sweep_dir / 'comparison.md'} (+ .json, runs.csv, .png/.pdf/.svg)", flush=True)
-        logger = config.get("logger")
-        if self.wandb and wants_wandb(logger):
-            log_to_wandb(sweep_dir, report, logger)
+        settings = wandb_settings(config)
+        if self.wandb and settings is not None:
+            log_to_wandb(sweep_dir, report, settings)
 
 
-def wants_wandb(logger) -> bool:
-    """Whether the sweep's logger config logs to W&B."""
-    return logger is not None and logger.get("backend") == "wandb" and logger.get("mode") != "disabled"
+def wandb_settings(config) -> DictConfig | dict | None:
+    """The W&B tracker's settings in a run's config (`trackers.wandb`; `logger` in runs from before the trackers
+    group), or None when the run did not log to W&B."""
+    trackers = config.get("trackers") or {}
+    settings = trackers.get("wandb")
+    legacy = config.get("logger")
+    if settings is None and legacy is not None and legacy.get("backend") == "wandb":
+        settings = legacy
+    return settings if settings is not None and settings.get("mode") != "disabled" else None
 
 
-def log_to_wandb(sweep_dir: Path, report: dict, logger: DictConfig) -> None:
+def log_to_wandb(sweep_dir: Path, report: dict, logger) -> None:
     """A summary run next to the sweep's runs: the report as an artifact, the figure and the variant table."""
     import wandb
 
     sweep = sweep_id(sweep_dir)
-    run = wandb.init(project=logger.project, entity=logger.get("entity"), mode=logger.mode, dir=str(sweep_dir),
+    run = wandb.init(project=logger.get("project"), entity=logger.get("entity"), mode=logger.get("mode"),
+                     dir=str(sweep_dir),
                      group=sweep, job_type="report", name=f"{sweep} report", tags=[sweep_tag(sweep)],
                      config={"sweep": str(sweep_dir), "target_loss": report["target_loss"]},
                      settings=wandb.Settings(quiet=True))
@@ -99,7 +106,7 @@ def log_to_wandb(sweep_dir: Path, report: dict, logger: DictConfig) -> None:
                  "paired": wandb.Table(columns=PAIRED_COLUMNS, data=paired_rows(report))})
     finally:
         run.finish()
-    if logger.mode == "offline":
+    if logger.get("mode") == "offline":
         print(f"W&B report run saved; upload it with the sweep's runs: wandb sync {sweep_dir}/wandb/offline-run-*")
 
 

@@ -211,7 +211,7 @@ VARIANT_NOTES = [
     "(k/n): only k of the n finished runs reached it; the mean is over those k.",
     "LR area: the sum over steps of the LR trained at, over the peak LR. A restart adds to it.",
     "≡: the same runs, step by step and seed by seed (the settings that differ changed nothing).",
-    "spike: the highest smoothed train loss within curriculum.spike_window steps after an unlock, minus the score "
+    "spike: the highest smoothed train loss within trainer.spike_window steps after an unlock, minus the score "
     "it unlocked at, averaged over a run's unlocks. recovery: steps until the smoothed loss was below that score "
     "again, over the unlocks that recovered; recovered: those unlocks / all measured.",
 ]

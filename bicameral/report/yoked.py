@@ -38,8 +38,8 @@ from bicameral.report.names import (
     sweep_tag,
     yoked_label,
 )
-from bicameral.report.runs import Run, load_run, load_runs, read_config, select
-from bicameral.report.sweep_callback import log_to_wandb, wants_wandb
+from bicameral.report.runs import Run, load_run, load_runs, read_config
+from bicameral.report.sweep_callback import log_to_wandb, wandb_settings
 from bicameral.report.write import report_text, write_report
 
 TRAIN = [sys.executable, "-m", "bicameral.tools.train"]  # bicameral-train, from wherever the package is
@@ -86,12 +86,15 @@ def yoked_overrides(run: Run, extra_curriculum_keys: list[str] = ()) -> list[str
 
 def wandb_overrides(run: Run, sweep_dir: Path) -> list[str]:
     """The control's W&B identity, as a sweep job's: its variant's group (so W&B draws its seeds as a band),
-    its name, and the sweep's tag beside the run's own tags."""
+    its name, and the sweep's tag beside the run's own tags. None for a run that did not log to W&B."""
+    settings = wandb_settings(read_config(run.path))
+    if settings is None:
+        return []
     variant = yoked_label(run.variant)
-    tags = [*(select(read_config(run.path), "logger.tags") or []), sweep_tag(sweep_id(sweep_dir))]
-    return [f"logger.group={quoted(f'{sweep_id(sweep_dir)}/{variant}'[:WANDB_GROUP_MAX])}",
-            f"logger.name={quoted(f'{variant},seed={run.seed}')}",
-            f"logger.tags=[{','.join(quoted(str(t)) for t in tags)}]"]
+    tags = [*(settings.get("tags") or []), sweep_tag(sweep_id(sweep_dir))]
+    return [f"trackers.wandb.group={quoted(f'{sweep_id(sweep_dir)}/{variant}'[:WANDB_GROUP_MAX])}",
+            f"trackers.wandb.name={quoted(f'{variant},seed={run.seed}')}",
+            f"trackers.wandb.tags=[{','.join(quoted(str(t)) for t in tags)}]"]
 
 
 def searchpath_overrides(run: Run) -> list[str]:
@@ -234,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     report = write_report(runs, sweep_dir, sweep_dir, args.target_loss)
     print(f"\n{report['title']}\n\n{report_text(report, brief=True)}\n\nReport: {sweep_dir / 'comparison.md'}",
           flush=True)
-    logger = select(read_config(runs[0].path), "logger") if runs else None
-    if wants_wandb(logger):
-        log_to_wandb(sweep_dir, report, logger)
+    settings = wandb_settings(read_config(runs[0].path)) if runs else None
+    if settings is not None:
+        log_to_wandb(sweep_dir, report, settings)
     return 1 if failed or code else 0
 
 

@@ -3,6 +3,8 @@
 bicameral-train runs from any directory."""
 
 import logging
+import re
+import sys
 import warnings
 
 import hydra
@@ -19,6 +21,8 @@ from bicameral.run import train
 register_configs()
 log = logging.getLogger("bicameral")
 RENAMED_PRESETS = {"seed": "reference", "seed_gpu": "reference_gpu"}  # "seed" means a random seed only
+# the `logger` group became `trackers`, named for what it configures
+RENAMED_TRACKER_OPTIONS = {"none": "local", "wandb": "wandb"}
 # conf/hydra/launcher/submitit_*.yaml keep the plugin's names on purpose, so Hydra checks them
 # against the plugin's schemas by name; that check is what this deprecation notice is about
 warnings.filterwarnings("ignore", message=r"[\s\S]*is validated against ConfigStore schema with the same name")
@@ -32,11 +36,12 @@ def main(cfg: DictConfig) -> float:
     if preset in RENAMED_PRESETS:
         log.warning(f"+experiment={preset} is now +experiment={RENAMED_PRESETS[preset]} (the same config); "
                     "the old name will go.")
-    if multirun:  # W&B: a group per variant, so its seeds draw as a band; a tag per sweep; runs named by overrides
+    wandb = cfg.trackers.get("wandb")
+    if multirun and wandb is not None:  # a W&B group per variant, so its seeds draw as a band; a tag per sweep
         identity = job_wandb_identity(hydra_cfg)
-        cfg.logger.group = cfg.logger.group or identity["group"]
-        cfg.logger.name = cfg.logger.name or identity["name"]
-        cfg.logger.tags.append(identity["tag"])
+        wandb.group = wandb.group or identity["group"]
+        wandb.name = wandb.name or identity["name"]
+        wandb.tags.append(identity["tag"])
     try:
         summary = train(cfg, run_dir=hydra_cfg.runtime.output_dir, stop_at=cfg.trainer.stop_at)
     except Preempted:  # checkpointed; a scheduler may run the job again to resume it
@@ -49,8 +54,31 @@ def main(cfg: DictConfig) -> float:
     return summary["final_val_loss"]  # what a Hydra sweeper minimises
 
 
+def renamed_overrides(args: list[str]) -> tuple[list[str], list[str]]:
+    """The command line with the `logger` group's overrides in their `trackers` form, and a line per rename:
+    logger=none -> trackers=local, logger.mode=online -> trackers.wandb.mode=online."""
+    renamed, notes = [], []
+    for arg in args:
+        match = re.fullmatch(r"(\+{0,2}|~)logger(?:\.backend)?=(.*)", arg)
+        key = re.fullmatch(r"(\+{0,2}|~)logger\.(\w[\w.]*)(=.*)?", arg)
+        if match:
+            choices = [RENAMED_TRACKER_OPTIONS.get(c.strip(), c.strip()) for c in match.group(2).split(",")]
+            new = f"trackers={','.join(choices)}"
+        elif key:
+            new = f"{key.group(1)}trackers.wandb.{key.group(2)}{key.group(3) or ''}"
+        else:
+            renamed.append(arg)
+            continue
+        renamed.append(new)
+        notes.append(f"{arg} is now {new} (the logger group is named trackers); the old form will go.")
+    return renamed, notes
+
+
 def cli() -> None:
     """The console script's entry point."""
+    sys.argv[1:], notes = renamed_overrides(sys.argv[1:])
+    for note in notes:
+        print(note, file=sys.stderr)
     with hydra_setup_errors_in_one_line(main):
         main()
 

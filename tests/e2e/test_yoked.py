@@ -31,7 +31,7 @@ def test_lr_area_is_the_sum_of_the_schedule(tmp_path, corpus_cache):
 
 def test_one_command_runs_the_sweep_its_yoked_controls_and_one_report(tmp_path, corpus_cache):
     sweep = tmp_path / "sweep"
-    overrides = [*MICRO, "curriculum=achievement,none", "seed=0", "trainer.log_every=1", "logger=none",
+    overrides = [*MICRO, "curriculum=achievement,none", "seed=0", "trainer.log_every=1", "trackers=local",
                  "curriculum.max_steps_per_level=5", "trainer.steps_per_epoch=20"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache)}
     proc = subprocess.run([sys.executable, "-m", "bicameral.report.yoked", str(sweep), "--quiet", "--", *overrides],

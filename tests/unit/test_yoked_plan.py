@@ -4,6 +4,8 @@ dropped, finished controls kept."""
 import sys
 from pathlib import Path
 
+import pytest
+
 from bicameral.build import build_curriculum
 from bicameral.curriculum import NoCurriculum
 from bicameral.report import yoked
@@ -42,20 +44,33 @@ def test_a_finished_control_is_kept_and_not_trained_again(tmp_path, capsys):
     assert sorted(p.name for p in done.iterdir()) == ["events.jsonl"]
 
 
-def test_the_control_joins_its_variants_w_and_b_group_and_the_sweeps_tag(tmp_path):
+@pytest.mark.parametrize("config", [
+    "trackers:\n  wandb:\n    mode: offline\n    tags: [mine]\n",
+    "logger:\n  backend: wandb\n  mode: offline\n  tags: [mine]\n",  # a run from before the trackers group
+])
+def test_the_control_joins_its_variants_w_and_b_group_and_the_sweeps_tag(tmp_path, config):
     job = tmp_path / "multirun" / "demo" / "curriculum=achievement,seed=1"
     (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "config.yaml").write_text("logger:\n  tags: [mine]\n")
+    (job / ".hydra" / "config.yaml").write_text(config)
     run = reference_run(["curriculum=achievement", "seed=1"], path=job)
     run.variant = "curriculum=achievement"
     overrides = yoked.wandb_overrides(run, tmp_path / "multirun" / "demo")
-    assert overrides == ["logger.group='multirun/demo/yoked(curriculum=achievement)'",
-                         "logger.name='yoked(curriculum=achievement),seed=1'",
-                         "logger.tags=['mine','sweep=multirun/demo']"]
+    assert overrides == ["trackers.wandb.group='multirun/demo/yoked(curriculum=achievement)'",
+                         "trackers.wandb.name='yoked(curriculum=achievement),seed=1'",
+                         "trackers.wandb.tags=['mine','sweep=multirun/demo']"]
     # the quoted values parse as Hydra reads a command line
-    cfg = compose_config("+experiment=smoke", *overrides)
-    assert (cfg.logger.group, list(cfg.logger.tags)) == ("multirun/demo/yoked(curriculum=achievement)",
-                                                         ["mine", "sweep=multirun/demo"])
+    wandb = compose_config("+experiment=smoke", *overrides).trackers.wandb
+    assert (wandb.group, list(wandb.tags)) == ("multirun/demo/yoked(curriculum=achievement)",
+                                               ["mine", "sweep=multirun/demo"])
+
+
+def test_a_control_of_a_run_without_w_and_b_has_no_w_and_b_identity(tmp_path):
+    job = tmp_path / "multirun" / "demo" / "curriculum=achievement,seed=1"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "config.yaml").write_text("trackers:\n  console: {}\n  jsonl: {}\n")
+    run = reference_run(["curriculum=achievement", "seed=1"], path=job)
+    run.variant = "curriculum=achievement"
+    assert yoked.wandb_overrides(run, tmp_path / "multirun" / "demo") == []
 
 
 class Rendezvous(yoked.Control):
