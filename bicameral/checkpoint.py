@@ -1,4 +1,10 @@
-"""Checkpoints written atomically, with the previous one kept: a crash mid-save never costs a run.
+"""Checkpoints: what they hold, how they are written and read, and the manager that owns a run's.
+
+The `CheckpointManager` keeps a run's components under their names (COMPONENTS), decides when a save is
+due, saves, retries and fails as below, and removes torn saves; `bicameral.resume` decides what an earlier
+run in the run dir means, from the checkpoints `checkpoints_in` finds.
+
+Checkpoints are written atomically, with the previous one kept: a crash mid-save never costs a run.
 
 A save writes a temp file in the same folder (bicameral.files), hard-links the current checkpoint to
 `<name>.prev<suffix>`, fsyncs the temp file, renames it into place and fsyncs the folder. A process
@@ -12,6 +18,7 @@ written before RNG states were stored as tensors is converted once, by its owner
 """
 
 import argparse
+import logging
 import os
 import pickle
 import re
@@ -24,8 +31,15 @@ import torch
 
 from bicameral.errors import BicameralError, exit_on_bad_input
 from bicameral.files import torn_writes, written_atomically
+from bicameral.stateful import Stateful
 
-REQUIRED_KEYS = ("model", "optimizer", "schedule", "curriculum", "step", "rng", "config")
+# every stateful part of a run, by the name its state has in a checkpoint
+COMPONENTS = ("model", "optimizer", "schedule", "curriculum", "rng", "batches", "loop", "spikes", "trackers",
+              "callbacks")
+ADDED_LATER = ("callbacks",)  # components older checkpoints do not hold: on resume they keep their fresh state
+REQUIRED_KEYS = (*COMPONENTS[:5], "step", "config")  # what every bicameral checkpoint ever written holds
+FAILED_SAVES_IN_A_ROW = 3  # a disk that stays full ends the run, not only one error line per save
+log = logging.getLogger("bicameral")
 
 
 class CheckpointError(BicameralError, RuntimeError):
@@ -85,14 +99,6 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
             except OSError:  # a filesystem without hard links: moved, leaving a moment with the previous one only
                 keep.unlink(missing_ok=True)
                 os.replace(path, previous_path(path))
-
-
-def remove_torn_saves(run_dir: str | os.PathLike, name: str | None) -> None:
-    """Delete the temp files of saves that a killed process never finished. Only the run dir's one
-    writer (it holds the run's lock) calls this, so no live save is among them."""
-    if name:
-        for torn in torn_writes(Path(run_dir) / name):
-            torn.unlink(missing_ok=True)
 
 
 _UNSAFE_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
@@ -160,6 +166,74 @@ def newest_valid_checkpoint(run_dir: str | os.PathLike, name: str) -> tuple[Path
     """The loadable checkpoint with the highest step in run_dir, or None."""
     loaded, _ = checkpoints_in(run_dir, name)
     return max(loaded, key=lambda item: item[1]["step"], default=None)
+
+
+class CheckpointManager:
+    """A run's checkpoints: its stateful components, by name (COMPONENTS), saved together in one atomic file
+    every `every` steps and at the end of each stretch of training; the torn saves of a killed process
+    removed; each component's state handed back on resume."""
+
+    def __init__(self, path: str | Path | None, every: int = 1, metadata: dict | None = None):
+        self.path = Path(path) if path is not None else None  # None: no checkpoints
+        self.every = every
+        self.metadata = metadata or {}  # plain values saved alongside, e.g. the resolved config
+        self.components: dict = {}
+        self.failed_in_a_row = 0
+        self.last_saved_step: int | None = None  # of the newest checkpoint on disk: saved, or resumed from
+
+    def track(self, **components) -> None:
+        for name, component in components.items():
+            if name not in COMPONENTS:
+                raise ValueError(f"{name} is not a checkpoint component ({', '.join(COMPONENTS)})")
+            if not isinstance(component, Stateful):
+                raise TypeError(f"{name} ({type(component).__name__}) has no state_dict/load_state_dict")
+            self.components[name] = component
+
+    def due(self, step: int, end: int) -> bool:
+        """Whether `step` saves: every `every` steps, and the last step of this stretch (`end`)."""
+        return self.path is not None and (step % self.every == 0 or step == end)
+
+    def remove_torn_saves(self) -> None:
+        """Delete the temp files of saves that a killed process never finished. Only the run dir's one
+        writer (it holds the run's lock) calls this, so no live save is among them."""
+        if self.path is not None:
+            for torn in torn_writes(self.path):
+                torn.unlink(missing_ok=True)
+
+    def state_dict(self, step: int) -> dict:
+        """Every component's state, as plain values a safe load reads back."""
+        return {"step": step, **{name: plain(c.state_dict(), name) for name, c in self.components.items()},
+                **self.metadata}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, component in self.components.items():
+            if name not in state:
+                if name in ADDED_LATER:
+                    continue
+                raise KeyError(f"no {name} state")
+            component.load_state_dict(state[name])
+        self.last_saved_step = state["step"]
+
+    def save(self, state: dict, final: bool = False) -> None:
+        """Write `state` atomically; a failed write keeps the previous checkpoint. A failure is retried once,
+        then counted: the run's last save failing (`final`), or FAILED_SAVES_IN_A_ROW in a row, ends the run,
+        naming the last good checkpoint, rather than report success over work that was not kept."""
+        step = state["step"]
+        for _ in range(2):  # a transient error costs nothing
+            try:
+                save_checkpoint(state, self.path)
+                self.failed_in_a_row, self.last_saved_step = 0, step
+                return
+            except OSError as err:
+                reason = err.strerror or str(err)
+        self.failed_in_a_row += 1
+        kept = (f"the last good checkpoint is {self.path} at step {self.last_saved_step}"
+                if self.last_saved_step is not None else "no checkpoint was saved before it")
+        if final or self.failed_in_a_row >= FAILED_SAVES_IN_A_ROW:
+            when = "the run's last save" if final else f"{self.failed_in_a_row} saves in a row"
+            raise CheckpointError(f"Checkpoint save at step {step} failed ({reason}), {when}; {kept}. Fix: free space "
+                                  f"in {self.path.parent} (or make it writable), then rerun to resume.")
+        log.error(f"Checkpoint save at step {step} failed ({reason}), retried once; {kept}.")
 
 
 # -- converting checkpoints written before the safe format ----------------------------------------

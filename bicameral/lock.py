@@ -29,6 +29,22 @@ class RunDirUnwritable(BicameralError, OSError):
     """The run dir cannot take files; the message names it and the fix."""
 
 
+def ensure_writable(run_dir: str | os.PathLike) -> None:
+    """Fail before any work when the run dir cannot take files: made if missing, and a probe file written
+    (a full disk creates a file, then fails to fill it) and removed."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write_test_{os.getpid()}"
+        try:
+            probe.write_bytes(b"ok")
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as err:
+        raise RunDirUnwritable(f"Output dir {run_dir} is not writable ({err.strerror or err}). "
+                               "Fix: hydra.run.dir=<a writable folder>.") from None
+
+
 class RunDirLock:
     """`with RunDirLock(run_dir):` holds the run dir's lock; leaving the block (or dying) releases it."""
 
@@ -38,12 +54,8 @@ class RunDirLock:
         self.fd: int | None = None
 
     def acquire(self) -> "RunDirLock":
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # close-on-exec: no child inherits it
-        except OSError as err:
-            raise RunDirUnwritable(f"Output dir {self.run_dir} is not writable ({err.strerror or err}). "
-                                   "Fix: hydra.run.dir=<a writable folder>.") from None
+        ensure_writable(self.run_dir)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # close-on-exec: no child inherits it
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

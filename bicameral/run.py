@@ -3,7 +3,6 @@ curriculum, trackers, callbacks, the Trainer), resumed when a checkpoint is ther
 `train(cfg, run_dir)` does both under the run dir's lock."""
 
 import logging
-import os
 import random
 import time
 from collections.abc import Iterable
@@ -24,20 +23,19 @@ from bicameral.build import (
     qualified_name,
 )
 from bicameral.callbacks import Callback, Callbacks
-from bicameral.checkpoint import CheckpointError, load_checkpoint, remove_torn_saves
+from bicameral.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from bicameral.config import check_config
 from bicameral.curriculum import Curriculum
 from bicameral.data import Split
 from bicameral.distributed import Dist, init_distributed
 from bicameral.errors import BicameralError, ConfigError
 from bicameral.fingerprint import check_resume, run_fingerprint
-from bicameral.lock import holds_run_dir_lock
+from bicameral.lock import ensure_writable, holds_run_dir_lock
 from bicameral.model import LanguageModel
 from bicameral.preemption import Preempted
 from bicameral.records import cut_after
 from bicameral.report.names import run_name, run_tags
 from bicameral.resume import find_resume
-from bicameral.stateful import Checkpointer
 from bicameral.tracking import RunInfo, Tracker, Trackers
 from bicameral.trainer import Trainer, pick_device
 
@@ -64,21 +62,6 @@ def build_callbacks(cfg: DictConfig, extra: Iterable[Callback] = ()) -> Callback
             raise ConfigError(f"Two callbacks are named {name}. Fix: give the config's node another name.")
         built[name] = callback
     return Callbacks(built)
-
-
-def ensure_writable(run_dir: Path) -> None:
-    """Fail before any work when the run dir cannot take files."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write_test_{os.getpid()}"
-        try:
-            probe.write_bytes(b"ok")
-        finally:  # a full disk creates the file, then fails to fill it
-            probe.unlink(missing_ok=True)
-    except OSError as err:
-        raise ConfigError(
-            f"Output dir {run_dir} is not writable ({err.strerror or err}). Fix: hydra.run.dir=<a writable folder>."
-        ) from None
 
 
 def agree_on_resume(cfg: DictConfig, run_dir: Path, dist: Dist) -> tuple[Path | None, dict | None]:
@@ -151,7 +134,8 @@ def build_run(cfg: DictConfig, run_dir: str | Path, callbacks: Iterable[Callback
     trackers = build_trackers(cfg) if dist.is_main else Trackers([])  # only rank 0 reports
     run_callbacks = build_callbacks(cfg, callbacks)
     # the fingerprint rides in every checkpoint, so the next resume can check it is the same run
-    checkpointer = Checkpointer(checkpoint, metadata={"config": config, "fingerprint": fingerprint})
+    checkpointer = CheckpointManager(checkpoint, cfg.trainer.ckpt_every,
+                                     metadata={"config": config, "fingerprint": fingerprint})
     trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, trackers, checkpointer, cfg.seed,
                       device, dist=dist, callbacks=run_callbacks)
     if resume_state is not None:
@@ -178,7 +162,7 @@ def fit(run: Run, stop_at: int | None = None) -> dict:
         return trainer.fit(stop_at=stop_at)
     # the steps after the checkpoint are trained again: their records, and torn saves, go first
     cut_after(run.run_dir, trainer.step)
-    remove_torn_saves(run.run_dir, cfg.trainer.ckpt)
+    trainer.checkpointer.remove_torn_saves()
     config = OmegaConf.to_container(cfg, resolve=True)
     curriculum = run.curriculum.name
     # last, so bad input never leaves an empty W&B run behind; a tracker that is not required and fails is dropped

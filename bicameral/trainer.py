@@ -15,6 +15,7 @@ from collections import deque
 import torch
 
 from bicameral.callbacks import Callbacks
+from bicameral.checkpoint import CheckpointManager
 from bicameral.curriculum import Curriculum, UnlockEvent, judging
 from bicameral.data import Split, TrainBatches, val_batches
 from bicameral.distributed import SINGLE_PROCESS, Dist, is_peer_failure, weights_checksum
@@ -23,7 +24,7 @@ from bicameral.events import SkippedStep, TrainStats, ValResult
 from bicameral.optim import hyperparameters, reapply_hyperparameters
 from bicameral.preemption import Preempted, StopRequest
 from bicameral.spike import SpikeMeter, SpikeResult
-from bicameral.stateful import Checkpointer, DataOrder, RandomState
+from bicameral.stateful import DataOrder, RandomState
 from bicameral.tracking import Tracker
 
 log = logging.getLogger("bicameral")
@@ -72,7 +73,7 @@ class Trainer:
     """
 
     def __init__(self, cfg, model, optimizer: torch.optim.Optimizer, schedule, curriculum: Curriculum,
-                 data: Split, trackers: Tracker, checkpointer: Checkpointer, seed: int, device: torch.device,
+                 data: Split, trackers: Tracker, checkpointer: CheckpointManager, seed: int, device: torch.device,
                  dist: Dist = SINGLE_PROCESS, callbacks: Callbacks | None = None):
         self.cfg, self.model, self.optimizer, self.schedule = cfg, model, optimizer, schedule
         self.callbacks = callbacks if callbacks is not None else Callbacks()
@@ -208,7 +209,7 @@ class Trainer:
             validated = self.step % cfg.val_every == 0 or self.step in (end, self.total_steps)  # stop_at too
             if validated:
                 self.validate()
-            due = cfg.ckpt and (self.step % cfg.ckpt_every == 0 or self.step == end)
+            due = self.checkpointer.due(self.step, end)
             if due:
                 self.save(final=self.step == end)
             signalled, requested = self._stops_requested(stop)
@@ -216,7 +217,7 @@ class Trainer:
                 continue
             if requested and not signalled and not validated:
                 self.validate()  # a requested stop ends like a run's end: its summary's val loss is this step's
-            if cfg.ckpt and not due:
+            if self.checkpointer.path is not None and not due:
                 self.save(final=True)  # the run stops on it: it must be there
             if not signalled:
                 return

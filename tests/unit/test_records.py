@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from bicameral.checkpoint import CheckpointError
+from bicameral.checkpoint import CheckpointError, CheckpointManager
 from bicameral.records import cut_after
-from bicameral.stateful import Checkpointer
 from tests.conftest import read_jsonl
 
 
@@ -41,7 +40,7 @@ def test_component_state_is_made_plain_at_the_save_or_refused_naming_the_key(tmp
         def load_state_dict(self, state):
             self.state = state
 
-    checkpointer = Checkpointer(tmp_path / "checkpoint.pt")
+    checkpointer = CheckpointManager(tmp_path / "checkpoint.pt")
     checkpointer.track(curriculum=Component({"best": np.float64(2.5), "seen": [np.int64(3)], "w": np.ones(2)}))
     checkpointer.save(checkpointer.state_dict(step=7))
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # what every resume does
