@@ -26,14 +26,19 @@ from tests.conftest import MICRO, ROOT, micro_config
 compose_cfg = micro_config
 
 
-@pytest.mark.parametrize(
-    "override, key",
-    [
-        ("model=huge", "model"),  # unknown config group option
-        ("trainer.log_evry=5", "log_evry"),  # unknown key
-        ("trainer.batch_size=four", "batch_size"),  # wrong type
-    ],
-)
+# Every bad config input, in one table each: what fails as Hydra composes (a typo in a key or an option,
+# a wrong type), and what fails as the run is built, before its first step (values that cannot work, bad
+# components). README "Bad input" shows the lines.
+COMPOSE_ERRORS = [
+    ("model=huge", "model"),  # an unknown group option
+    ("trainer.log_evry=5", "log_evry"),  # a typo in a key
+    ("curriculum.unlock_treshold=3", "unlock_treshold"),
+    ("model.widht=3", "widht"),
+    ("trainer.batch_size=four", "batch_size"),  # a wrong type
+]
+
+
+@pytest.mark.parametrize("override, key", COMPOSE_ERRORS, ids=[o for o, _ in COMPOSE_ERRORS])
 def test_config_typos_fail_at_composition_naming_the_key(override, key):
     with pytest.raises((ConfigCompositionException, MissingConfigException, ValidationError)) as err:
         compose_cfg(override)
@@ -48,6 +53,7 @@ def corpus(tmp_path, content: bytes | None) -> str:
 
 
 BAD_VALUES = [
+    # values of the right type that cannot work
     (["optimizer.lr=0"], "optimizer.lr=0 must be > 0"),
     (["curriculum.unlock_threshold=high"], "curriculum.unlock_threshold='high' must be a number"),
     (["optimizer.lr=-1e-3"], "optimizer.lr=-0.001 must be > 0"),
@@ -66,14 +72,31 @@ BAD_VALUES = [
     (["model.arch=transformer"], "has no frequency path. Fix: add curriculum=none"),
     (["model.seq_len=4000000"], "too short for seq_len=4000000"),  # seq_len larger than the corpus
     (["trainer.stop_at=-1"], "trainer.stop_at=-1 must be >= 1, or null to train to the end"),
+    (["model.n_heads=3"], "model.d_model=32 must be divisible by model.n_heads=3"),
+    (["trainer.log_every=2", "curriculum.judge_every=5"],
+     "curriculum.judge_every=5 must be a multiple of trainer.log_every=2. Fix: e.g. curriculum.judge_every=2."),
+    # components: a _target_ that does not import, is of the wrong kind, or does not take the node's keys
+    (["optimizer._target_=torch.optim.Adamm"], "optimizer._target_=torch.optim.Adamm does not import"),
+    (["optimizer._target_=no_such_module.Opt"], "Fix: check the spelling, or put its module on PYTHONPATH."),
+    (["optimizer._target_=torch.optim.RMSprop"],
+     "torch.optim.RMSprop does not take optimizer.betas, optimizer.amsgrad, optimizer.fused. Fix: drop them "
+     "with ~optimizer.betas ~optimizer.amsgrad ~optimizer.fused"),
+    (["optimizer._target_=torch.nn.Linear"], "is not a torch.optim.optimizer.Optimizer"),
+    (["curriculum._target_=collections.OrderedDict"],
+     "is not a bicameral.curriculum.Curriculum. Fix: subclass bicameral.curriculum.Curriculum"),
+    (["schedule._target_=torch.optim.AdamW"], "is not a torch.optim.lr_scheduler.LRScheduler"),
+    (["+curriculum.patience=3"], "bicameral.curriculum.Achievement does not take curriculum.patience"),
+    (["optimizer.betas=[1.5,0.9]"], "optimizer: torch.optim.AdamW rejected its settings (Invalid beta"),
+    (["curriculum.levels=5"], "curriculum.levels=5 must be a list of cutoffs in bins"),
+    (["trackers.wandb.mode=live", "trackers=wandb"], "trackers.wandb.mode='live': use offline, online, disabled."),
 ]
 
 
 @pytest.mark.parametrize("overrides, message", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
 def test_bad_values_fail_before_any_step(tmp_path, corpus_cache, overrides, message):
-    with pytest.raises(BicameralError, match=message.replace(".", r"\.").replace("[", r"\[")) as err:
+    with pytest.raises(BicameralError) as err:
         train(compose_cfg(*overrides), tmp_path)
-    assert "\n" not in str(err.value)
+    assert message in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
