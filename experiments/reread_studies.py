@@ -89,6 +89,42 @@ def reread(name: str, path: Path, baseline: str) -> tuple[str, dict]:
                              "lr_area_vs_final_val": None if fit is None else {"r": fit[0], "p": fit[1]}}
 
 
+# the second study's 2x2 at steps 50/100/150: (LR restarts, unlocking) -> its variant
+FACTORIAL = {(False, False): "+study=none", (True, False): "+study=restarts_only",
+             (False, True): "+study=unlock_only", (True, True): "+study=achievement"}
+
+
+def factorial(path: Path) -> tuple[str, dict]:
+    """The restarts and the unlocking as two factors, each effect averaged over the other's levels, and their
+    interaction, seed by seed: (restarts_only - none + achievement - unlock_only) / 2, and so on."""
+    runs = runs_of(path)
+    cell = {key: {r["seed"]: r["final_val_loss"] for r in runs if r["variant"] == variant}
+            for key, variant in FACTORIAL.items()}
+    seeds = sorted(set.intersection(*(set(c) for c in cell.values())))
+    v = {key: [cell[key][s] for s in seeds] for key in cell}
+    effects = {
+        "LR restarts": [(a - b + c - d) / 2 for a, b, c, d in zip(v[True, False], v[False, False],
+                                                                   v[True, True], v[False, True])],
+        "unlocking": [(a - b + c - d) / 2 for a, b, c, d in zip(v[False, True], v[False, False],
+                                                                 v[True, True], v[True, False])],
+        "interaction": [(a - b) - (c - d) for a, b, c, d in zip(v[True, True], v[False, True],
+                                                                 v[True, False], v[False, False])],
+    }
+    rows, saved = [], {}
+    for name, values in effects.items():
+        diff = stats.paired_difference(values, [0.0] * len(values))
+        cell = {"n": diff.n, "mean": diff.mean, "low": diff.low, "high": diff.high, "p": diff.p, "test": diff.test}
+        rows.append([name, str(diff.n), format_difference(cell), format_p(diff.p), stats.verdict(diff)])
+        saved[name] = cell
+    text = ["## second study as a 2x2: LR restarts x unlocking, both at steps 50/100/150", "",
+            "Cells: " + "; ".join(f"{variant}: {'with' if r else 'no'} restarts, {'with' if u else 'no'} unlocking"
+                                  for (r, u), variant in FACTORIAL.items()) + ". "
+            "Each effect is averaged over the other factor's two levels, seed by seed; the interaction is the "
+            "restarts' effect with unlocking minus without.", "",
+            format_table(["effect on final val loss", "n", "Δ [95% CI]", "p", "verdict"], rows, markdown=True)]
+    return "\n".join(text), saved
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="write reread.md and reread.json here")
@@ -97,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, (path, baseline) in STUDIES.items():
         text, saved[name] = reread(name, path, baseline)
         parts.append(text)
+    text, saved["second study as a 2x2"] = factorial(STUDIES["second study (study_controls)"][0])
+    parts.append(text)
     report = "\n\n".join(parts) + "\n"
     print(report)
     if args.out:
