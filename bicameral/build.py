@@ -49,7 +49,8 @@ def build_curriculum(node: DictConfig, seq_len: int) -> Curriculum:
 def build_optimizer(node: DictConfig, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
     """The optimizer over `parameter_groups(model)`; fused kernels on CUDA where the class has them."""
     runtime = {}
-    if device.type == "cuda" and node.get("fused") is None and "fused" in signature_keys(target_of(node, "optimizer")):
+    takes = signature_keys(target_of(node, "optimizer")) or set()  # None: **kwargs, whose keys are unknown
+    if device.type == "cuda" and node.get("fused") is None and "fused" in takes:
         runtime["fused"] = True
     return build_component(node, "optimizer", torch.optim.Optimizer, parameter_groups(model), **runtime)
 
