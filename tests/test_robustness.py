@@ -307,6 +307,7 @@ def test_a_failed_last_save_is_a_failed_run_not_done(tmp_path, corpus_cache, mon
 # -- 7. concurrent sweeps ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a minute or more on 2 cores; `pytest -m slow`
 def test_two_sweeps_started_together_never_share_a_dir(tmp_path, corpus_cache):
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", *MICRO, "trackers=local", "trainer.steps_per_epoch=2",
            "trainer.val_every=2", "seed=0,1"]

@@ -160,6 +160,7 @@ def soak(tmp_path: Path, cache_dir: Path, kills: int, epochs: int, seed: int) ->
             f"{len(metrics_b)}/{len(metrics_a)} metric rows; each of {total} steps recorded once")
 
 
+@pytest.mark.slow  # a minute or more on 2 cores; `pytest -m slow`
 def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path, corpus_cache):
     print("\n" + soak(tmp_path, corpus_cache, kills=10, epochs=2, seed=0))
 

@@ -27,6 +27,7 @@ def events(job: Path) -> list[dict]:
     return read_jsonl(job / "events.jsonl")
 
 
+@pytest.mark.slow  # a minute or more on 2 cores; `pytest -m slow`
 def test_threshold_by_curriculum_multirun_groups_runs_and_compares(tmp_path, corpus_cache):
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "curriculum=achievement,fixed_threshold", "curriculum.unlock_threshold=4.8,5.2", *MICRO,

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from bicameral.time_to_loss import compare, first_reach, main, windowed_loss
@@ -57,6 +58,7 @@ def test_quick_mode_writes_json_and_plot(tmp_path, corpus_cache):
     assert ours["wall_clock_ratio"] == (reached / peer["seconds"] if reached is not None else None)
 
 
+@pytest.mark.slow  # a minute or more on 2 cores; `pytest -m slow`
 def test_until_target_stops_each_run_at_its_first_validation_at_the_peers_loss(tmp_path, corpus_cache):
     report = main(["--quick", "--until-target", "--no-default", "--variant", "trainer.steps_per_epoch=60",
                    "--out", str(tmp_path)])

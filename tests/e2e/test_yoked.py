@@ -29,6 +29,7 @@ def test_lr_area_is_the_sum_of_the_schedule(tmp_path, corpus_cache):
     assert finish["lr_area"] == summary["lr_area"]
 
 
+@pytest.mark.slow  # a minute or more on 2 cores; `pytest -m slow`
 def test_one_command_runs_the_sweep_its_yoked_controls_and_one_report(tmp_path, corpus_cache):
     sweep = tmp_path / "sweep"
     overrides = [*MICRO, "curriculum=achievement,none", "seed=0", "trainer.log_every=1", "trackers=local",
