@@ -31,7 +31,7 @@ class SweepReport(Callback):
 
     def __init__(self, target_loss: float = 2.0, wandb: bool = True):
         self.target_loss = target_loss  # "steps to loss <= target" in the tables
-        self.wandb = wandb  # also log the report to W&B when the sweep's logger is wandb
+        self.wandb = wandb  # also log the report to W&B when the sweep's runs log to W&B
         self.jobs: int | None = None  # how many the sweep launches, where that can be told in advance
         self.ended = 0
         self.failed = False
@@ -82,12 +82,12 @@ def wandb_settings(config) -> DictConfig | dict | None:
     return settings if settings is not None and settings.get("mode") != "disabled" else None
 
 
-def log_to_wandb(sweep_dir: Path, report: dict, logger) -> None:
+def log_to_wandb(sweep_dir: Path, report: dict, settings) -> None:
     """A summary run next to the sweep's runs: the report as an artifact, the figure and the variant table."""
     import wandb
 
     sweep = sweep_id(sweep_dir)
-    run = wandb.init(project=logger.get("project"), entity=logger.get("entity"), mode=logger.get("mode"),
+    run = wandb.init(project=settings.get("project"), entity=settings.get("entity"), mode=settings.get("mode"),
                      dir=str(sweep_dir),
                      group=sweep, job_type="report", name=f"{sweep} report", tags=[sweep_tag(sweep)],
                      config={"sweep": str(sweep_dir), "target_loss": report["target_loss"]},
@@ -106,7 +106,7 @@ def log_to_wandb(sweep_dir: Path, report: dict, logger) -> None:
                  "paired": wandb.Table(columns=PAIRED_COLUMNS, data=paired_rows(report))})
     finally:
         run.finish()
-    if logger.get("mode") == "offline":
+    if settings.get("mode") == "offline":
         print(f"W&B report run saved; upload it with the sweep's runs: wandb sync {sweep_dir}/wandb/offline-run-*")
 
 
