@@ -53,12 +53,10 @@ def device_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def pick_device(name: str):
-    """The torch device that --device names."""
-    import torch
+    """The torch device that --device names (bicameral.device's rule)."""
+    from bicameral.device import pick_device as device_for
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return device_for(name, key="--device")
 
 
 def run_tool(main: Callable[[], object]) -> None:

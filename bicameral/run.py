@@ -27,6 +27,7 @@ from bicameral.checkpoint import CheckpointError, CheckpointManager, load_checkp
 from bicameral.config import check_config
 from bicameral.curriculum import Curriculum
 from bicameral.data import Split
+from bicameral.device import pick_device
 from bicameral.distributed import Dist, init_distributed
 from bicameral.errors import BicameralError, ConfigError
 from bicameral.fingerprint import check_resume, run_fingerprint
@@ -37,7 +38,7 @@ from bicameral.records import cut_after
 from bicameral.report.names import run_name, run_tags
 from bicameral.resume import find_resume
 from bicameral.tracking import RunInfo, Tracker, Trackers
-from bicameral.trainer import Trainer, pick_device
+from bicameral.trainer import Trainer
 
 log = logging.getLogger("bicameral")
 

@@ -30,15 +30,6 @@ from bicameral.tracking import Tracker
 log = logging.getLogger("bicameral")
 
 
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BicameralError(f"trainer.device={name} but CUDA is not available. Fix: trainer.device=auto or cpu.")
-    return device
-
-
 class PeerLost(BicameralError):
     """A rank that stopped, hung or died: every other rank ends, its last good checkpoint kept."""
 

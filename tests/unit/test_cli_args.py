@@ -1,8 +1,12 @@
-"""Out-of-range flags of sample and evaluate fail at parse time, naming the flag, before any file is read."""
+"""Out-of-range flags of sample and evaluate fail at parse time, naming the flag, before any file is read; a
+device that is not there fails in one line naming the setting."""
 
 import pytest
+import torch
 
 from bicameral import evaluate, sample
+from bicameral.device import pick_device
+from bicameral.errors import BicameralError
 
 
 @pytest.mark.parametrize("tool, flag, value, says", [
@@ -19,3 +23,12 @@ def test_a_flag_out_of_range_is_one_line_and_exit_2(tool, flag, value, says, cap
         tool.main(["no-such-checkpoint.pt", flag, value])  # never opened: the flag fails first
     assert stop.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: argument {flag}: {says}")
+
+
+@pytest.mark.parametrize("key", ["trainer.device", "--device"])
+def test_cuda_asked_for_without_cuda_is_one_line_naming_the_setting(key, monkeypatch):
+    """One rule for the trainer and the tools: auto falls back to the CPU, an explicit cuda is refused."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto", key=key) == torch.device("cpu")
+    with pytest.raises(BicameralError, match=f"^{key}=cuda:1 but CUDA is not available. Fix: {key}=auto or cpu.$"):
+        pick_device("cuda:1", key=key)
