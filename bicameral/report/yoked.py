@@ -55,7 +55,9 @@ class Control:
 
     @property
     def command(self) -> list[str]:
-        return [*TRAIN, *self.overrides, f"hydra.run.dir={quoted(str(self.run_dir))}"]
+        # one run in its own dir, even when the sweep's preset sets hydra.mode=MULTIRUN (+experiment=study3):
+        # as a multirun, the control would land in a new sweep dir of its own, where the report never looks
+        return [*TRAIN, *self.overrides, "hydra.mode=RUN", f"hydra.run.dir={quoted(str(self.run_dir))}"]
 
 
 def shown(command: list[str]) -> str:

@@ -99,3 +99,15 @@ def test_jobs_trains_that_many_controls_at_a_time(tmp_path, capsys):
     controls = [Rendezvous(d, dirs) for d in dirs]
     assert yoked.run_controls(controls, jobs=2) == []
     assert capsys.readouterr().out.count("finished in") == 2
+
+
+def test_a_control_of_a_preset_that_sweeps_is_one_run_in_its_own_dir(tmp_path):
+    """+experiment=study3 sets hydra.mode=MULTIRUN: its control must still train once, where the report looks."""
+    from hydra import compose, initialize_config_module
+    from hydra.types import RunMode
+
+    run = reference_run(["+experiment=study3", "+study=achievement", "seed=1"])
+    control = yoked.Control(run, yoked.yoked_overrides(run), tmp_path / "yoked" / "job")
+    with initialize_config_module(config_module="bicameral.conf", version_base="1.3"):
+        cfg = compose("config", overrides=control.command[len(yoked.TRAIN):], return_hydra_config=True)
+    assert cfg.hydra.mode == RunMode.RUN and cfg.hydra.run.dir == str(tmp_path / "yoked" / "job")
