@@ -19,7 +19,8 @@ import torch
 import torch._dynamo
 from omegaconf import OmegaConf
 
-from bicameral.cli import device_argument, pick_device, program, run_tool
+from bicameral.cli import device_argument, program, run_tool
+from bicameral.device import pick_device
 from bicameral.files import write_text_atomically
 from bicameral.model import FrequencyPath, LanguageModel, ModelConfig, TimePath, effective_freq_impl
 
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
-    device = pick_device(args.device)
+    device = pick_device(args.device, key="--device")
     batch_size = args.batch_size or (32 if device.type == "cuda" else 4)
     time_impl = args.time_impl or ("flex" if device.type == "cuda" else "blocked")
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"

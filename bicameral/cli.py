@@ -52,13 +52,6 @@ def device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
 
 
-def pick_device(name: str):
-    """The torch device that --device names (bicameral.device's rule)."""
-    from bicameral.device import pick_device as device_for
-
-    return device_for(name, key="--device")
-
-
 def run_tool(main: Callable[[], object]) -> None:
     """A console script's body: bad input ends in one `error: ...` line and exit code 2; an int that `main`
     returns is the exit code."""

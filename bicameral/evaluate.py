@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from bicameral.checkpoint import load_checkpoint
-from bicameral.cli import device_argument, pick_device, positive_int, program, run_tool
+from bicameral.cli import device_argument, positive_int, program, run_tool
 from bicameral.corpus import CorpusError, shakespeare_tokens, text_file_tokens
 from bicameral.data import Split, split_tokens, val_batches, windows
+from bicameral.device import pick_device
 from bicameral.files import write_text_atomically
 from bicameral.model import LanguageModel
 from bicameral.sample import load_model
@@ -99,7 +100,7 @@ def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None,
     """{corpus: {"nats_per_byte", "bits_per_byte"}} for the run's held-out Shakespeare split (when it trained on
     the embedded corpus), the unseen corpus and every path in `texts`."""
     state = load_checkpoint(checkpoint)
-    model = load_model(state, pick_device(device))
+    model = load_model(state, pick_device(device, key="--device"))
     split = embedded_split(state, model.cfg.seq_len)
     corpora = {
         **({"shakespeare-val": split.val} if split is not None else {}),

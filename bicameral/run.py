@@ -89,6 +89,7 @@ class Run:
     """Everything a run is made of, built and checked, before its first step."""
 
     cfg: DictConfig
+    config: dict  # cfg resolved, as checkpoints and trackers record it
     run_dir: Path
     dist: Dist
     device: torch.device
@@ -147,8 +148,8 @@ def build_run(cfg: DictConfig, run_dir: str | Path, callbacks: Iterable[Callback
                 f"Checkpoint {resume_path} does not fit this config ({str(err).splitlines()[0]}). "
                 "Fix: resume with the settings it was trained with, or start this config in another hydra.run.dir."
             ) from None
-    return Run(cfg, run_dir, dist, device, data, model, curriculum, optimizer, schedule, trackers, run_callbacks,
-               trainer, checkpoint, resume_path)
+    return Run(cfg, config, run_dir, dist, device, data, model, curriculum, optimizer, schedule, trackers,
+               run_callbacks, trainer, checkpoint, resume_path)
 
 
 def fit(run: Run, stop_at: int | None = None) -> dict:
@@ -164,10 +165,9 @@ def fit(run: Run, stop_at: int | None = None) -> dict:
     # the steps after the checkpoint are trained again: their records, and torn saves, go first
     cut_after(run.run_dir, trainer.step)
     trainer.checkpointer.remove_torn_saves()
-    config = OmegaConf.to_container(cfg, resolve=True)
     curriculum = run.curriculum.name
     # last, so bad input never leaves an empty W&B run behind; a tracker that is not required and fails is dropped
-    trackers.start(RunInfo(run_dir=run.run_dir, config=config, steps_per_epoch=cfg.trainer.steps_per_epoch,
+    trackers.start(RunInfo(run_dir=run.run_dir, config=run.config, steps_per_epoch=cfg.trainer.steps_per_epoch,
                            total_steps=trainer.total_steps, name=run_name(cfg, curriculum),
                            tags=run_tags(cfg, curriculum), checkpoint=run.checkpoint))
 

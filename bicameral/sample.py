@@ -6,7 +6,8 @@ import argparse
 import torch
 
 from bicameral.checkpoint import load_checkpoint
-from bicameral.cli import device_argument, non_negative_float, pick_device, positive_int, program, run_tool
+from bicameral.cli import device_argument, non_negative_float, positive_int, program, run_tool
+from bicameral.device import pick_device
 from bicameral.model import LanguageModel, ModelConfig
 from bicameral.tokenizer import ByteTokenizer
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     device_argument(parser)
     args = parser.parse_args(argv)
 
-    device = pick_device(args.device)
+    device = pick_device(args.device, key="--device")
     model = load_model(load_checkpoint(args.checkpoint), device)
     tokenizer = ByteTokenizer()
     prompt = torch.tensor(tokenizer.encode(args.prompt), dtype=torch.long, device=device).repeat(args.samples, 1)
