@@ -8,12 +8,12 @@ Callbacks come from the `callbacks:` config node, one `_target_` node per name:
 
     python train.py +callbacks.leak._target_=my_callbacks.KernelLeak
 
-or are passed in code: `bicameral.run.train(cfg, run_dir, callbacks=[KernelLeak()])`. A callback
+or are passed in code: `bicameral.engine.run.train(cfg, run_dir, callbacks=[KernelLeak()])`. A callback
 with `state_dict`/`load_state_dict` has its state saved in every checkpoint, under its name.
 """
 
 from bicameral.curriculum import UnlockEvent
-from bicameral.events import ValResult
+from bicameral.engine.events import ValResult
 
 
 class Callback:

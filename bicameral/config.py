@@ -5,7 +5,7 @@ _self_]`), so a misspelt key or a wrong type fails at start with the key's name.
 then catches values that have the right type but cannot work (zero steps, negative lr...).
 
 The component groups (curriculum, optimizer, schedule) have no schema here: each node names its
-class with `_target_`, and `bicameral.build` checks the node against that class's signature.
+class with `_target_`, and `bicameral.engine.build` checks the node against that class's signature.
 """
 
 from dataclasses import dataclass, field
@@ -15,7 +15,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from bicameral.errors import ConfigError
-from bicameral.model import MIXERS, ModelConfig
+from bicameral.model.config import ModelConfig
+from bicameral.model.mixers import MIXERS
 
 
 @dataclass

@@ -47,7 +47,7 @@ def signature_schema(target: str, engine_passes: dict | None = None) -> dict:
     with the given default (`levels: None`); the ones it always passes (given as `...`) have none.
 
     A plain node, not a typed one: a preset may set a key that another option does not take and delete it
-    after (`curriculum=none ~curriculum.margin`), and `bicameral.build` checks every value against the class
+    after (`curriculum=none ~curriculum.margin`), and `bicameral.engine.build` checks every value against the class
     when it is built, naming the key."""
     schema = {"_target_": target}
     if engine_passes is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from any cwd without an install
 
-from bicameral.bench import main  # noqa: E402
+from bicameral.tools.bench import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -79,15 +79,15 @@ else
 fi
 
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$LOG"
-section environment 20 python3 -m bicameral.gpu_report --environment "$OUT"
+section environment 20 python3 -m bicameral.tools.gpu_report --environment "$OUT"
 section cuda_tests 75 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
-section bench_train 110 python3 -m bicameral.bench "${BENCH[@]}" --out "$OUT/bench_train.json"
+section bench_train 110 python3 -m bicameral.tools.bench "${BENCH[@]}" --out "$OUT/bench_train.json"
 MIXER_BENCH=("${BENCH[@]}")
 ((DRY)) || MIXER_BENCH=(--sizes small --seq-lens 1024,4096 --compile --warmup 2 --repeats 5)
-section bench_mixers 45 python3 -m bicameral.bench --mixers "${MIXER_BENCH[@]}" --out "$OUT/bench_mixers.json"
+section bench_mixers 45 python3 -m bicameral.tools.bench --mixers "${MIXER_BENCH[@]}" --out "$OUT/bench_mixers.json"
 rm -rf "$OUT/run"
 section achievement_run 90 python3 train.py "${RUN[@]}" trackers=local trainer.ckpt=null hydra.run.dir="$OUT/run"
 
 log "== report"
-python3 -m bicameral.gpu_report "$OUT" 2>&1 | tee -a "$LOG"
+python3 -m bicameral.tools.gpu_report "$OUT" 2>&1 | tee -a "$LOG"
 log "done in $(($(date +%s) - START))s: $OUT/gpu_check.json, $OUT/gpu_check.log"

@@ -4,7 +4,7 @@
 `kernel_len` lags, and the cut spreads some energy above the cutoff. This trains a run through the
 real engine with a callback (`KernelLeak`) that, just before each unlock widens the band, measures
 the fraction of every channel's kernel energy at bins >= the cutoff it trained at
-(bicameral.spectral.band_leak), averaged over channels and layers; likewise at initialisation. Per
+(bicameral.model.spectral.band_leak), averaged over channels and layers; likewise at initialisation. Per
 level: mean ± sample std over seeds.
 
     python experiments/kernel_leak.py                                   # the study's achievement runs, 3 seeds
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from an
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-import bicameral.run  # noqa: E402
+import bicameral.engine.run  # noqa: E402
 from bicameral.callbacks import Callback  # noqa: E402
 from bicameral.config import register_configs  # noqa: E402
-from bicameral.spectral import band_leak  # noqa: E402
+from bicameral.model.spectral import band_leak  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 STUDY = ["+experiment=study_controls", "+study=achievement"]  # the second study's budget and curriculum
@@ -64,7 +64,7 @@ def measure(overrides: list[str], seed: int, stop_at: int) -> list[dict]:
         raise SystemExit(f"error: model.arch={cfg.model.arch} has no frequency path to measure.")
     leak = KernelLeak()
     with tempfile.TemporaryDirectory() as run_dir:
-        bicameral.run.train(cfg, run_dir, stop_at=stop_at, callbacks=[leak])
+        bicameral.engine.run.train(cfg, run_dir, stop_at=stop_at, callbacks=[leak])
     return leak.levels
 
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import torch
 
-from bicameral.checkpoint import load_checkpoint
+from bicameral.checkpoint.format import load_checkpoint
+from bicameral.data.tokenizer import ByteTokenizer
 from bicameral.errors import exit_on_bad_input
-from bicameral.evaluate import evaluate
 from bicameral.report.paired import difference
 from bicameral.report.runs import load_runs
 from bicameral.report.summary import mean_spread, pick_baseline
 from bicameral.report.tables import format_difference, format_stat, format_table
-from bicameral.sample import generate, load_model
-from bicameral.tokenizer import ByteTokenizer
+from bicameral.tools.evaluate import evaluate
+from bicameral.tools.sample import generate, load_model
 
 CORPORA = ("shakespeare-val", "python-docs")
 UNIT = "nats_per_byte"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bicameral.run import train
+from bicameral.engine.run import train
 from tests.conftest import micro_config, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,11 +16,11 @@ import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
-from bicameral.checkpoint import load_checkpoint, save_checkpoint
+from bicameral.checkpoint.format import load_checkpoint, save_checkpoint
+from bicameral.engine.lock import RunDirLock
+from bicameral.engine.run import train
+from bicameral.engine.trainer import NonFiniteError
 from bicameral.errors import BicameralError
-from bicameral.lock import RunDirLock
-from bicameral.run import train
-from bicameral.trainer import NonFiniteError
 from tests.conftest import MICRO, ROOT, micro_config
 
 compose_cfg = micro_config

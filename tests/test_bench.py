@@ -3,8 +3,8 @@
 import json
 from dataclasses import replace
 
-from bicameral.bench import main, model_flops_per_token
-from bicameral.model import ModelConfig
+from bicameral.model.config import ModelConfig
+from bicameral.tools.bench import main, model_flops_per_token
 
 
 def test_training_benchmark_reports_both_models_and_their_ratio(tmp_path):
@@ -64,7 +64,7 @@ def test_each_benchmarked_model_compiles_on_a_fresh_dynamo(monkeypatch):
     """Many models in one process would pass dynamo's recompile limit and silently run eager."""
     import torch
 
-    from bicameral import bench
+    from bicameral.tools import bench
 
     calls = []
     monkeypatch.setattr(torch._dynamo, "reset", lambda: calls.append("reset"))

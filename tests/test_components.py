@@ -6,11 +6,12 @@ import math
 import pytest
 import torch
 
-from bicameral.build import build_curriculum, build_optimizer, build_schedule
 from bicameral.curriculum import Achievement, FixedThreshold, NoCurriculum, StepSchedule
-from bicameral.model import LanguageModel, ModelConfig
+from bicameral.engine.build import build_curriculum, build_optimizer, build_schedule
+from bicameral.engine.run import train
+from bicameral.model.config import ModelConfig
+from bicameral.model.lm import LanguageModel
 from bicameral.optim import MuonAdamW, parameter_groups
-from bicameral.run import train
 from bicameral.schedule import Constant, CosineWithRestarts, LinearWithRestarts
 from tests.conftest import MICRO, compose_config
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from bicameral.build import build_curriculum
 from bicameral.config import check_config
+from bicameral.engine.build import build_curriculum
 from bicameral.tools.train import renamed_overrides
 from tests.conftest import ROOT, compose_config
 

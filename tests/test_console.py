@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from bicameral.events import TrainStats
-from bicameral.tracking import ConsoleTracker, RunInfo, format_count, format_duration, progress
+from bicameral.engine.events import TrainStats
+from bicameral.tracking.console import ConsoleTracker
+from bicameral.tracking.format import format_count, format_duration, progress
+from bicameral.tracking.tracker import RunInfo
 
 
 def stats(step: int, tokens_per_s: float, tokens_per_step: int = 4096) -> TrainStats:

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from bicameral.curriculum import default_levels
-from bicameral.model import LanguageModel, ModelConfig, flex_window_attention, sliding_window_attention
-from bicameral.spectral import causal_conv
+from bicameral.model.attention import flex_window_attention, sliding_window_attention
+from bicameral.model.config import ModelConfig
+from bicameral.model.lm import LanguageModel
+from bicameral.model.spectral import causal_conv
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -84,7 +86,7 @@ def test_toeplitz_matches_fft_conv():
 def test_fused_adamw_matches_the_reference_step():
     from omegaconf import OmegaConf
 
-    from bicameral.build import build_optimizer
+    from bicameral.engine.build import build_optimizer
 
     cfg = OmegaConf.create({"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3, "betas": [0.9, 0.95],
                             "eps": 1e-8, "weight_decay": 0.1})

@@ -5,9 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from bicameral.corpus import CorpusError, shakespeare_markdown_to_text, shakespeare_tokens, text_file_tokens
-from bicameral.data import TrainBatches, split_tokens, val_batches
-from bicameral.tokenizer import ByteTokenizer
+from bicameral.data.batches import TrainBatches, split_tokens, val_batches
+from bicameral.data.corpus import (
+    CorpusError,
+    shakespeare_markdown_to_text,
+    shakespeare_tokens,
+    text_file_tokens,
+)
+from bicameral.data.tokenizer import ByteTokenizer
 
 
 def test_byte_tokenizer_round_trips_utf8():
@@ -108,7 +113,7 @@ def test_a_fifo_or_device_as_the_corpus_is_refused_before_it_is_read(tmp_path):
 
 
 def test_a_corpus_over_the_size_limit_is_refused_naming_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr("bicameral.corpus.MAX_TEXT_BYTES", 2**30 // 4)
+    monkeypatch.setattr("bicameral.data.corpus.MAX_TEXT_BYTES", 2**30 // 4)
     big = tmp_path / "big.txt"
     with open(big, "wb") as f:  # sparse: the size is what is checked, nothing is read
         f.truncate(2**30 // 2)

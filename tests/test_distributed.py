@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bicameral.checkpoint import load_checkpoint
-from bicameral.preemption import PREEMPTED_EXIT_CODE
+from bicameral.checkpoint.format import load_checkpoint
+from bicameral.engine.preemption import PREEMPTED_EXIT_CODE
 from tests.conftest import ROOT
 
 
@@ -46,8 +46,8 @@ def rank_pid(marker: str, rank: int) -> int | None:
 
 
 def launch(tmp_path, corpus_cache, *overrides) -> subprocess.Popen:
-    """A long gloo run of two ranks under bicameral.launch, in its own process group."""
-    cmd = [sys.executable, "-m", "bicameral.launch", "--standalone", "--nproc_per_node=2", "train.py",
+    """A long gloo run of two ranks under bicameral.tools.launch, in its own process group."""
+    cmd = [sys.executable, "-m", "bicameral.tools.launch", "--standalone", "--nproc_per_node=2", "train.py",
            "+experiment=smoke", "trackers=local", "trainer.device=cpu", "trainer.epochs=200", *overrides,
            f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "XDG_CACHE_HOME": str(corpus_cache), "OMP_NUM_THREADS": "1",
@@ -111,6 +111,6 @@ def test_a_stop_signal_to_the_launcher_saves_and_exits_75(tmp_path, corpus_cache
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == PREEMPTED_EXIT_CODE, output[-3000:]
     assert "Traceback" not in output and output.rstrip().endswith(
-        "bicameral.launch: stopped by SIGTERM; the ranks saved, run again to resume")
+        "bicameral.tools.launch: stopped by SIGTERM; the ranks saved, run again to resume")
     last = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[-1])
     assert last["kind"] == "preempted" and load_checkpoint(tmp_path / "checkpoint.pt")["step"] == last["step"]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bicameral.checkpoint import load_checkpoint
+from bicameral.checkpoint.format import load_checkpoint
 from tests.conftest import ROOT, read_jsonl
 
 

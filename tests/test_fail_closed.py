@@ -10,12 +10,12 @@ import subprocess
 
 import pytest
 
-from bicameral.checkpoint import CheckpointError, load_checkpoint
+from bicameral.checkpoint.format import CheckpointError, load_checkpoint
 from bicameral.config import ConfigError
+from bicameral.engine.run import train
 from bicameral.errors import BicameralError
 from bicameral.files import torn_writes
-from bicameral.run import train
-from bicameral.tracking import JsonlTracker, RecordError
+from bicameral.tracking.jsonl import JsonlTracker, RecordError
 from tests.conftest import micro_config, read_jsonl
 
 

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -38,3 +39,13 @@ def test_help_lists_every_group_choice_and_preset_with_its_default():
     study = " ".join(text.split("Study variants (+study=name")[1].split("\n\n")[0].splitlines()[1:])
     assert set(study.split()) - {"|"} == options("study")
     assert "base_" not in text  # the ConfigStore schemas are not choices
+
+
+@pytest.mark.parametrize("tool", ["sample", "evaluate", "bench", "launch", "gpu_report"])
+def test_a_tool_run_by_its_old_module_name_names_the_new_one_and_runs(tool):
+    proc = subprocess.run([sys.executable, "-m", f"bicameral.{tool}", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    moved = f"python -m bicameral.{tool} moved to python -m bicameral.tools.{tool}"
+    assert proc.stderr.splitlines()[0].startswith(moved)
+    assert "usage:" in proc.stdout

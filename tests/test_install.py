@@ -8,13 +8,13 @@ import zipfile
 
 import pytest
 
-from bicameral import bench, evaluate, sample
 from bicameral.report import __main__ as compare
+from bicameral.tools import bench, evaluate, sample
 from tests.conftest import ROOT
 
-SCRIPTS = {"bicameral-train": "bicameral.tools.train:cli", "bicameral-sample": "bicameral.sample:cli",
-           "bicameral-eval": "bicameral.evaluate:cli", "bicameral-compare": "bicameral.report.__main__:cli",
-           "bicameral-bench": "bicameral.bench:cli"}
+SCRIPTS = {"bicameral-train": "bicameral.tools.train:cli", "bicameral-sample": "bicameral.tools.sample:cli",
+           "bicameral-eval": "bicameral.tools.evaluate:cli", "bicameral-compare": "bicameral.report.__main__:cli",
+           "bicameral-bench": "bicameral.tools.bench:cli"}
 
 
 @pytest.fixture(scope="module")

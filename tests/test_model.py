@@ -3,8 +3,10 @@ import torch
 import torch.nn.functional as F
 
 from bicameral.curriculum import default_levels
-from bicameral.model import LanguageModel, ModelConfig, sliding_window_attention
-from bicameral.spectral import band_leak, causal_conv, fft_size
+from bicameral.model.attention import sliding_window_attention
+from bicameral.model.config import ModelConfig
+from bicameral.model.lm import LanguageModel
+from bicameral.model.spectral import band_leak, causal_conv, fft_size
 
 CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=4, kernel_len=24, time_window=8)
 
@@ -176,7 +178,7 @@ def test_full_causal_time_path_and_hemisphere_share():
 
 
 def test_sizes_match_their_names():
-    from bicameral.build import build_model
+    from bicameral.engine.build import build_model
     from tests.conftest import compose_config
 
     counts, shapes = {}, {}
@@ -232,7 +234,7 @@ def test_toeplitz_conv_error_in_float32_is_float32_sized():
 
 def test_flex_time_path_matches_the_reference():
     q, k, v = (torch.randn(2, 2, 48, 8) for _ in range(3))
-    from bicameral.model import flex_window_attention
+    from bicameral.model.attention import flex_window_attention
 
     assert torch.allclose(flex_window_attention(q, k, v, 8), sliding_window_attention(q, k, v, 8), atol=1e-5)
 
@@ -263,7 +265,7 @@ def test_fast_paths_keep_the_model_causal_and_equal(impl):
 def test_toeplitz_falls_back_to_fft_when_its_taps_would_be_large():
     from dataclasses import replace
 
-    from bicameral.model import effective_freq_impl
+    from bicameral.model.frequency import effective_freq_impl
 
     assert effective_freq_impl(replace(CFG, freq_impl="toeplitz", kernel_len=16)) == "toeplitz"  # K = T/4
     assert effective_freq_impl(replace(CFG, freq_impl="toeplitz", kernel_len=17)) == "fft"
@@ -277,11 +279,11 @@ def test_flex_path_compiles_to_one_graph_across_calls_and_cutoffs():
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    import bicameral.model as model_module
+    import bicameral.model.attention as attention_module
 
     torch._dynamo.reset()
     counters.clear()
-    model_module._band_masks.clear()
+    attention_module._band_masks.clear()
     model = LanguageModel(replace(CFG, time_impl="flex"))
     compiled = torch.compile(model, backend="eager", dynamic=False)
     idx = torch.randint(0, 256, (2, CFG.seq_len))
@@ -325,7 +327,7 @@ def test_blocked_time_path_runs_the_fused_cpu_kernel_forward_and_backward():
 
 def test_rotary_in_bf16_is_rounded_once_from_fp32():
     """bf16 in, bf16 out, but rotated in fp32: within one bf16 rounding of the exact rotation."""
-    from bicameral.model import apply_rotary, rotary_tables
+    from bicameral.model.attention import apply_rotary, rotary_tables
 
     torch.manual_seed(0)
     cos, sin = rotary_tables(4096, 64)
@@ -339,7 +341,8 @@ def test_rotary_in_bf16_is_rounded_once_from_fp32():
 def test_auto_picks_the_measured_faster_paths_per_device():
     from dataclasses import replace
 
-    from bicameral.model import effective_freq_impl, effective_time_impl
+    from bicameral.model.attention import effective_time_impl
+    from bicameral.model.frequency import effective_freq_impl
 
     cfg = replace(CFG, kernel_len=16)  # K = T/4: toeplitz allowed
     assert (effective_freq_impl(cfg), effective_time_impl(cfg)) == ("fft", "blocked")  # the CPU references

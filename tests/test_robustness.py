@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-import bicameral.checkpoint as checkpoint_module
-from bicameral.checkpoint import CheckpointError, load_checkpoint, newest_valid_checkpoint, save_checkpoint
+import bicameral.checkpoint.format as checkpoint_format
+from bicameral.checkpoint.format import CheckpointError, load_checkpoint, save_checkpoint
+from bicameral.checkpoint.manager import newest_valid_checkpoint
+from bicameral.engine.preemption import PREEMPTED_EXIT_CODE, Preempted
+from bicameral.engine.run import train
+from bicameral.engine.trainer import NonFiniteError, Trainer
 from bicameral.files import torn_writes
-from bicameral.model import LanguageModel
-from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
-from bicameral.run import train
-from bicameral.trainer import NonFiniteError, Trainer
+from bicameral.model.lm import LanguageModel
 from tests.conftest import MICRO, ROOT, micro_config, read_jsonl
 
 
@@ -40,7 +41,7 @@ def events(run_dir: Path) -> list[dict]:
 
 SAVER = """
 import sys, torch
-from bicameral.checkpoint import save_checkpoint
+from bicameral.checkpoint.format import save_checkpoint
 state = {k: 0 for k in ("optimizer", "schedule", "curriculum", "rng", "config")}
 step = 0
 while True:
@@ -77,7 +78,7 @@ def test_a_save_never_leaves_a_moment_without_the_checkpoint(tmp_path, monkeypat
         real_replace(src, dst)
         present.append(path.exists())
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", watched)
+    monkeypatch.setattr(checkpoint_format.os, "replace", watched)
     save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
     assert present and all(present)
@@ -88,7 +89,7 @@ def test_a_save_never_leaves_a_moment_without_the_checkpoint(tmp_path, monkeypat
 
 def test_torn_and_foreign_checkpoints_fail_naming_the_file(tmp_path):
     good = tmp_path / "good.pt"
-    save_checkpoint({k: 1 for k in checkpoint_module.REQUIRED_KEYS}, good)
+    save_checkpoint({k: 1 for k in checkpoint_format.REQUIRED_KEYS}, good)
     torn = tmp_path / "torn.pt"
     torn.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(CheckpointError, match=r"torn\.pt cannot be read: it is truncated or not a checkpoint"):
@@ -280,7 +281,7 @@ def full_disk_from(monkeypatch, step: int) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", save_until_full)
+    monkeypatch.setattr(checkpoint_format.torch, "save", save_until_full)
 
 
 def test_a_disk_that_stays_full_fails_the_run_naming_the_last_good_checkpoint(tmp_path, corpus_cache,
@@ -323,7 +324,7 @@ def test_two_sweeps_started_together_never_share_a_dir(tmp_path, corpus_cache):
 
 def test_the_signal_goes_on_to_the_handler_that_was_there_before(tmp_path):
     """Under submitit, its SIGUSR2 handler requeues the job: it must still run, after our save."""
-    from bicameral.preemption import StopRequest
+    from bicameral.engine.preemption import StopRequest
 
     seen = []
     previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))

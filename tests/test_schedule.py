@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bicameral.schedule import Constant, CosineWithRestarts, LinearWithRestarts, ScheduleError
-from bicameral.tracking import format_lr
+from bicameral.tracking.format import format_lr
 
 
 def optimizer(lr: float) -> torch.optim.Optimizer:

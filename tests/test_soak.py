@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bicameral.checkpoint import load_checkpoint, newest_valid_checkpoint
+from bicameral.checkpoint.format import load_checkpoint
+from bicameral.checkpoint.manager import newest_valid_checkpoint
 from bicameral.files import torn_writes
 from tests.conftest import MICRO, compose_config, read_jsonl
 
@@ -32,9 +33,9 @@ def attempt(run_dir: str, cache_dir: str, overrides: list[str], step) -> None:
     publishes each finished step in `step` (shared memory), so the parent can aim its kills."""
     import os
 
-    import bicameral.checkpoint as checkpoint
-    from bicameral.run import train
-    from bicameral.trainer import Trainer
+    import bicameral.checkpoint.format as checkpoint
+    from bicameral.engine.run import train
+    from bicameral.engine.trainer import Trainer
 
     os.environ["XDG_CACHE_HOME"] = cache_dir
     logging.getLogger("bicameral").setLevel(logging.ERROR)
@@ -63,7 +64,7 @@ class Attempt:
     def start_server(cls) -> None:
         if cls.ctx is None:
             cls.ctx = multiprocessing.get_context("forkserver")
-            cls.ctx.set_forkserver_preload(["torch", "hydra", "bicameral.run", "tests.test_soak"])
+            cls.ctx.set_forkserver_preload(["torch", "hydra", "bicameral.engine.run", "tests.test_soak"])
             forkserver.ensure_running()
 
     def __init__(self, run_dir: Path, cache_dir: Path, overrides: list[str]):

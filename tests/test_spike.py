@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from bicameral.engine.spike import SpikeMeter, SpikeResult
 from bicameral.errors import BicameralError
-from bicameral.spike import SpikeMeter, SpikeResult
 
 
 def feed(meter: SpikeMeter, losses: dict[int, float]) -> list[SpikeResult]:

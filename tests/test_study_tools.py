@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from bicameral import evaluate, sample
-from bicameral.checkpoint import load_checkpoint
+from bicameral.checkpoint.format import load_checkpoint
 from bicameral.curriculum import default_levels
-from bicameral.model import LanguageModel, ModelConfig
-from bicameral.run import train
+from bicameral.engine.run import train
+from bicameral.model.config import ModelConfig
+from bicameral.model.lm import LanguageModel
+from bicameral.tools import evaluate, sample
 from tests.conftest import micro_config
 
 CFG = ModelConfig(seq_len=64, d_model=32, n_layers=2, n_heads=2, kernel_len=16, time_window=8)
@@ -149,7 +150,7 @@ def test_evaluation_never_follows_paths_in_the_checkpoint(trained, tmp_path):
     hang a reader) is not opened; the run's held-out split is rebuilt only for the embedded corpus."""
     import os
 
-    from bicameral.checkpoint import save_checkpoint
+    from bicameral.checkpoint.format import save_checkpoint
 
     path, _ = trained
     state = load_checkpoint(path)

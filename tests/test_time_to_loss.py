@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from bicameral.time_to_loss import compare, first_reach, main, windowed_loss
+from bicameral.tools.time_to_loss import compare, first_reach, main, windowed_loss
 
 
 class Counting(torch.nn.Module):

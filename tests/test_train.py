@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bicameral.checkpoint import CheckpointError, load_checkpoint
+from bicameral.checkpoint.format import CheckpointError, load_checkpoint
 from bicameral.config import ConfigError
-from bicameral.run import train
+from bicameral.engine.run import train
 from tests.conftest import MICRO, ROOT, micro_config, read_jsonl
 from tests.wandb_offline import find_offline_runs, iter_records, read_offline_run
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from bicameral import rng
-from bicameral.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, upgrade
-from bicameral.records import cut_after
-from bicameral.run import train
+from bicameral.checkpoint.format import CheckpointError, load_checkpoint, save_checkpoint
+from bicameral.checkpoint.upgrade import upgrade
+from bicameral.engine import rng
+from bicameral.engine.run import train
+from bicameral.tracking.records import cut_after
 from tests.conftest import MICRO, ROOT, read_jsonl
 from tests.test_bad_input import compose_cfg, unsafe_checkpoint
 
@@ -23,8 +24,8 @@ from tests.test_bad_input import compose_cfg, unsafe_checkpoint
 
 @pytest.mark.parametrize("command", [
     ["train.py", *MICRO, "trackers=local", "trainer.resume={ckpt}", "hydra.run.dir={tmp}/run"],
-    ["-m", "bicameral.sample", "{ckpt}"],
-    ["-m", "bicameral.evaluate", "{ckpt}"],
+    ["-m", "bicameral.tools.sample", "{ckpt}"],
+    ["-m", "bicameral.tools.evaluate", "{ckpt}"],
 ], ids=["train", "sample", "evaluate"])
 def test_every_command_refuses_an_unsafe_checkpoint_and_runs_nothing(tmp_path, corpus_cache, command):
     ckpt, marker = unsafe_checkpoint(tmp_path)

@@ -9,9 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from bicameral.cli import positive_float, program, run_tool
 from bicameral.report.runs import load_runs
 from bicameral.report.write import FIGURE_FORMATS, report_text, write_report
+from bicameral.tools.cli import positive_float, program, run_tool
 
 
 def parse_label(text: str) -> tuple[str, str]:

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import yaml
 
-from bicameral.cli import positive_int, program
 from bicameral.curriculum import NoCurriculum
 from bicameral.report.names import (
     SEED_KEY,
@@ -41,6 +40,7 @@ from bicameral.report.names import (
 from bicameral.report.runs import Run, load_run, load_runs, read_config
 from bicameral.report.sweep_callback import log_to_wandb, wandb_settings
 from bicameral.report.write import report_text, write_report
+from bicameral.tools.cli import positive_int, program
 
 TRAIN = [sys.executable, "-m", "bicameral.tools.train"]  # bicameral-train, from wherever the package is
 YOKED_DIR = "yoked"

@@ -13,10 +13,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bicameral.config import register_configs
+from bicameral.engine.preemption import PREEMPTED_EXIT_CODE, Preempted
+from bicameral.engine.run import train
 from bicameral.errors import BicameralError, hydra_setup_errors_in_one_line
-from bicameral.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.report.names import job_wandb_identity
-from bicameral.run import train
 
 register_configs()
 log = logging.getLogger("bicameral")

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from bicameral.engine.run import train
 from bicameral.report.runs import load_runs
-from bicameral.run import train
 from tests.conftest import MICRO, ROOT, micro_config
 
 

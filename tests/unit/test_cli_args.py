@@ -4,9 +4,9 @@ device that is not there fails in one line naming the setting."""
 import pytest
 import torch
 
-from bicameral import evaluate, sample
-from bicameral.device import pick_device
+from bicameral.engine.device import pick_device
 from bicameral.errors import BicameralError
+from bicameral.tools import evaluate, sample
 
 
 @pytest.mark.parametrize("tool, flag, value, says", [

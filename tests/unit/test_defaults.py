@@ -9,7 +9,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from bicameral.config import DataConfig, TrainerConfig
-from bicameral.model import ModelConfig
+from bicameral.model.config import ModelConfig
 from bicameral.schemas import BUILT_IN, ENGINE_PASSES, signature_schema
 from tests.conftest import ROOT, compose_config
 

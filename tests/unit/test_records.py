@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from bicameral.checkpoint import CheckpointError, CheckpointManager
-from bicameral.records import cut_after
+from bicameral.checkpoint.format import CheckpointError
+from bicameral.checkpoint.manager import CheckpointManager
+from bicameral.tracking.records import cut_after
 from tests.conftest import read_jsonl
 
 

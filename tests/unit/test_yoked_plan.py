@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bicameral.build import build_curriculum
 from bicameral.curriculum import NoCurriculum
+from bicameral.engine.build import build_curriculum
 from bicameral.report import yoked
 from bicameral.report.runs import Run
 from tests.conftest import compose_config

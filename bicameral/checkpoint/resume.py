@@ -1,7 +1,7 @@
 """What a run does with its run dir: continue the run already there, start one, or replace one when asked.
 
 A run dir that holds an earlier run (a checkpoint, or records) is continued by `trainer.resume=auto`
-(another seed is refused when the checkpoint is checked, `bicameral.fingerprint`). Anything that would
+(another seed is refused when the checkpoint is checked, `bicameral.checkpoint.fingerprint`). Anything that would
 start over in it, and so remove that work (`trainer.resume=null`, another run's checkpoint), stops at
 start naming what is there, unless
 `trainer.overwrite=true` asks for it; the removal is then logged file by file. Two exceptions start
@@ -15,9 +15,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bicameral.checkpoint import CheckpointError, checkpoints_in, damaged_path, load_checkpoint, previous_path
+from bicameral.checkpoint.format import CheckpointError, load_checkpoint, previous_path
+from bicameral.checkpoint.manager import checkpoints_in, damaged_path
 from bicameral.config import ConfigError
-from bicameral.records import RECORD_FILES, record_rows
+from bicameral.tracking.records import RECORD_FILES, record_rows
 
 log = logging.getLogger("bicameral")
 

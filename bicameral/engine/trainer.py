@@ -15,17 +15,17 @@ from collections import deque
 import torch
 
 from bicameral.callbacks import Callbacks
-from bicameral.checkpoint import CheckpointManager
+from bicameral.checkpoint.manager import CheckpointManager
 from bicameral.curriculum import Curriculum, UnlockEvent, judging
-from bicameral.data import Split, TrainBatches, val_batches
-from bicameral.distributed import SINGLE_PROCESS, Dist, is_peer_failure, weights_checksum
+from bicameral.data.batches import Split, TrainBatches, val_batches
+from bicameral.engine.distributed import SINGLE_PROCESS, Dist, is_peer_failure, weights_checksum
+from bicameral.engine.events import SkippedStep, TrainStats, ValResult
+from bicameral.engine.preemption import Preempted, StopRequest
+from bicameral.engine.spike import SpikeMeter, SpikeResult
+from bicameral.engine.stateful import DataOrder, RandomState
 from bicameral.errors import BicameralError, ConfigError
-from bicameral.events import SkippedStep, TrainStats, ValResult
 from bicameral.optim import hyperparameters, reapply_hyperparameters
-from bicameral.preemption import Preempted, StopRequest
-from bicameral.spike import SpikeMeter, SpikeResult
-from bicameral.stateful import DataOrder, RandomState
-from bicameral.tracking import Tracker
+from bicameral.tracking.tracker import Tracker
 
 log = logging.getLogger("bicameral")
 

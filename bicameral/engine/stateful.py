@@ -7,9 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from bicameral import rng
-from bicameral.data import TrainBatches
-from bicameral.distributed import Dist
+from bicameral.data.batches import TrainBatches
+from bicameral.engine import rng
+from bicameral.engine.distributed import Dist
 
 
 @runtime_checkable

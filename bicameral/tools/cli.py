@@ -4,6 +4,7 @@ tool was started by, and the body of a console script."""
 
 import argparse
 import os
+import runpy
 import sys
 from collections.abc import Callable
 
@@ -42,7 +43,7 @@ def positive_float(text: str) -> float:
 
 def program(module: str) -> str:
     """The name a tool was started by, for its --help and errors: the console script (bicameral-sample), or
-    `python -m bicameral.sample` when run as a module."""
+    `python -m bicameral.tools.sample` when run as a module."""
     started = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     return started if started and not started.endswith(".py") else f"python -m {module}"
 
@@ -59,3 +60,10 @@ def run_tool(main: Callable[[], object]) -> None:
         code = main()
     if isinstance(code, int):
         sys.exit(code)
+
+
+def run_moved(old: str, new: str, script: str | None = None) -> None:
+    """`python -m OLD` for a tool that moved to `new`: one line naming its new form, then the tool itself."""
+    also = f" (installed: {script})" if script else ""
+    print(f"python -m {old} moved to python -m {new}{also}; running that", file=sys.stderr)
+    runpy.run_module(new, run_name="__main__", alter_sys=True)

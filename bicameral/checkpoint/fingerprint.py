@@ -11,10 +11,10 @@ import logging
 
 import torch
 
-from bicameral.checkpoint import CheckpointError
-from bicameral.corpus import corpus_fingerprint
+from bicameral.checkpoint.format import CheckpointError
 from bicameral.curriculum import judging
-from bicameral.data import Split
+from bicameral.data.batches import Split
+from bicameral.data.corpus import corpus_fingerprint
 
 log = logging.getLogger("bicameral")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bicameral.data.tokenizer import ByteTokenizer
 from bicameral.errors import BicameralError
 from bicameral.files import written_atomically
-from bicameral.tokenizer import ByteTokenizer
 
 log = logging.getLogger("bicameral")
 

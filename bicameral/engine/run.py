@@ -13,7 +13,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bicameral.build import (
+from bicameral.callbacks import Callback, Callbacks
+from bicameral.checkpoint.fingerprint import check_resume, run_fingerprint
+from bicameral.checkpoint.format import CheckpointError, load_checkpoint
+from bicameral.checkpoint.manager import CheckpointManager
+from bicameral.checkpoint.resume import find_resume
+from bicameral.config import check_config
+from bicameral.curriculum import Curriculum
+from bicameral.data.batches import Split
+from bicameral.engine.build import (
     build_component,
     build_curriculum,
     build_data,
@@ -22,23 +30,16 @@ from bicameral.build import (
     build_schedule,
     qualified_name,
 )
-from bicameral.callbacks import Callback, Callbacks
-from bicameral.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
-from bicameral.config import check_config
-from bicameral.curriculum import Curriculum
-from bicameral.data import Split
-from bicameral.device import pick_device
-from bicameral.distributed import Dist, init_distributed
+from bicameral.engine.device import pick_device
+from bicameral.engine.distributed import Dist, init_distributed
+from bicameral.engine.lock import ensure_writable, holds_run_dir_lock
+from bicameral.engine.preemption import Preempted
+from bicameral.engine.trainer import Trainer
 from bicameral.errors import BicameralError, ConfigError
-from bicameral.fingerprint import check_resume, run_fingerprint
-from bicameral.lock import ensure_writable, holds_run_dir_lock
-from bicameral.model import LanguageModel
-from bicameral.preemption import Preempted
-from bicameral.records import cut_after
+from bicameral.model.lm import LanguageModel
 from bicameral.report.names import run_name, run_tags
-from bicameral.resume import find_resume
-from bicameral.tracking import RunInfo, Tracker, Trackers
-from bicameral.trainer import Trainer
+from bicameral.tracking.records import cut_after
+from bicameral.tracking.tracker import RunInfo, Tracker, Trackers
 
 log = logging.getLogger("bicameral")
 

@@ -18,11 +18,12 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bicameral.config import ConfigError
-from bicameral.corpus import load_corpus
 from bicameral.curriculum import Curriculum, resolve_levels
-from bicameral.data import Split, split_tokens
+from bicameral.data.batches import Split, split_tokens
+from bicameral.data.corpus import load_corpus
 from bicameral.errors import BicameralError
-from bicameral.model import LanguageModel, ModelConfig
+from bicameral.model.config import ModelConfig
+from bicameral.model.lm import LanguageModel
 from bicameral.optim import parameter_groups
 
 HYDRA_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bicameral.corpus import CorpusError
+from bicameral.data.corpus import CorpusError
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Time to loss: the default bicameral run against nanoGPT's CPU "baby GPT" recipe, side by side.
 
-Both trainings go through the real engine (`bicameral.run.train`) in this process, on the same
+Both trainings go through the real engine (`bicameral.engine.run.train`) in this process, on the same
 machine and corpus, with a callback (`TimeToLoss`) that scores every model at each validation on the
 same held-out tokens (the head of the val split), cut into windows of its own context; the seconds
 spent validating are left off the clock of both. The result is val loss against training wall-clock
@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-import bicameral.run
+import bicameral.engine.run
 from bicameral.callbacks import Callback
 from bicameral.config import register_configs
-from bicameral.corpus import load_corpus
-from bicameral.data import split_tokens
-from bicameral.events import ValResult
+from bicameral.data.batches import split_tokens
+from bicameral.data.corpus import load_corpus
+from bicameral.engine.events import ValResult
 
 # The optimizer and LR schedule of the peer recipe, in the engine's config keys. Kept in one place:
 # these keys are the ones that move when the optimizer/schedule config changes shape.
@@ -126,7 +126,7 @@ def run_one(name: str, extra: list[str], tokens: torch.Tensor, stop_below: float
     cfg = compose_config(extra)
     timer = TimeToLoss(tokens, stop_below)
     with tempfile.TemporaryDirectory() as run_dir:
-        summary = bicameral.run.train(cfg, run_dir, callbacks=[timer])
+        summary = bicameral.engine.run.train(cfg, run_dir, callbacks=[timer])
     curve = timer.curve
     return {"name": name, "overrides": extra, "seq_len": cfg.model.seq_len, "steps": summary["step"],
             "tokens_per_step": cfg.trainer.batch_size * cfg.trainer.accum_steps * cfg.model.seq_len,

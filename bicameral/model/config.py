@@ -1,0 +1,26 @@
+"""The model's settings: size, mixer and the kernels it runs."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "bicameral"  # bicameral | transformer (the baseline) | freq_only | time_only (ablations)
+    vocab_size: int = 256  # bytes: any UTF-8 text, no vocab files
+    seq_len: int = 128  # 65 bins, levels [16, 32, 64, 65]; a longer context costs CPU time the loss does not repay
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    kernel_len: int = 64  # reach of the frequency path, in lags (bicameral only)
+    time_window: int | None = 16  # the reference's --chunk; None = full causal attention (bicameral only)
+    # auto = the faster on the device, as measured on an H200 (README, "Speed"): toeplitz and flex on
+    # CUDA, the references fft and blocked on the CPU
+    freq_impl: str = "auto"  # auto | fft (reference) | toeplitz (blockwise matmuls, for kernel_len <= seq_len/4)
+    time_impl: str = "auto"  # auto | blocked (reference, SDPA on window blocks) | flex (flex_attention)
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+
+    @property
+    def n_bins(self) -> int:
+        """Bins of the sequence's rfft grid: 513 at seq_len 1024."""
+        return self.seq_len // 2 + 1

@@ -1,0 +1,269 @@
+"""Benchmarks: training steps of the bicameral model against the transformer baseline, and the mixers alone.
+
+Both models are timed in the same process on the same device, same width, depth, batch and seq_len:
+warm-up steps first, then the median of timed repeats (CUDA events on a GPU, a wall clock on CPU).
+    python -m bicameral.tools.bench --sizes small,base --seq-lens 1024,4096 --compile --out bench.json
+    python -m bicameral.tools.bench --mixers --sizes small --batch-size 32
+    python -m bicameral.tools.bench --profile 5 --sizes tiny --seq-lens 128 --batch-size 8   # where a step's time goes
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+import torch._dynamo
+from omegaconf import OmegaConf
+
+from bicameral.engine.device import pick_device
+from bicameral.files import write_text_atomically
+from bicameral.model.attention import TimePath
+from bicameral.model.config import ModelConfig
+from bicameral.model.frequency import FrequencyPath, effective_freq_impl
+from bicameral.model.lm import LanguageModel
+from bicameral.tools.cli import device_argument, program, run_tool
+
+
+def model_config(size: str, **overrides) -> ModelConfig:
+    """The model of conf/model/<size>.yaml (tiny, small, base...), read through Hydra like train.py does."""
+    from hydra import compose, initialize_config_module
+
+    from bicameral.config import register_configs
+
+    register_configs()
+    with initialize_config_module(config_module="bicameral.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"model={size}"])
+    return ModelConfig(**{**OmegaConf.to_container(cfg.model), **overrides})
+
+
+def timer(device: torch.device, fn: Callable[[], None], warmup: int, repeats: int) -> float:
+    """Median seconds of one call of fn, after warm-up calls (which also absorb compilation)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
+    """The card's measured dense matmul FLOP/s in `dtype`: the denominator of model FLOPs utilisation."""
+    n = 8192 if device.type == "cuda" else 1024
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    seconds = timer(device, lambda: a @ b, warmup=2, repeats=5)
+    return 2 * n**3 / seconds
+
+
+def attended_keys(cfg: ModelConfig) -> float:
+    """Keys each query attends to, on average: T/2 under full causal attention, else the window."""
+    T = cfg.seq_len
+    window = None if cfg.arch == "transformer" else cfg.time_window
+    return T / 2 if window is None or window >= T else window
+
+
+def model_flops_per_token(cfg: ModelConfig) -> float:
+    """Training FLOPs per token: 6 per weight of the matmuls, plus attention's scores and mixing.
+
+    The frequency path's FFTs (or Toeplitz matmuls) are left out: this counts the work a model
+    needs, not what an implementation spends, as MFU usually does.
+    """
+    d, L = cfg.d_model, cfg.n_layers
+    freq, time, gate = 2 * d * d, 4 * d * d, d * d  # freq in/out; qkv + out; the gate
+    mixer = {"transformer": time, "bicameral": freq + time + gate, "freq_only": freq, "time_only": time}[cfg.arch]
+    attention = 0.0 if cfg.arch == "freq_only" else 12 * L * d * attended_keys(cfg)  # QK^T and AV, fwd+bwd
+    weights = L * (mixer + 2 * cfg.mlp_ratio * d * d) + d * cfg.vocab_size
+    return 6 * weights + attention
+
+
+def compiled(module: torch.nn.Module) -> torch.nn.Module:
+    """torch.compile with a fresh dynamo: one process compiles many models, and past dynamo's
+    recompile limit (8 per code object) the later ones would silently run eager."""
+    torch._dynamo.reset()
+    return torch.compile(module, dynamic=False)
+
+
+def peak_memory_gb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def training_step(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool):
+    """The model and one full training step (forward, backward, AdamW) on a fixed random batch."""
+    torch.manual_seed(0)
+    model = LanguageModel(cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    forward = compiled(model) if compile else model
+    idx = torch.randint(0, cfg.vocab_size, (batch_size, cfg.seq_len + 1), device=device)
+    x, y = idx[:, :-1], idx[:, 1:]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step():
+        with autocast:
+            loss = forward(x, y).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return model, step
+
+
+def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                   repeats: int, peak_flops: float) -> dict:
+    """tokens/s, step time, MFU and peak memory of full training steps (forward, backward, AdamW)."""
+    model, step = training_step(cfg, batch_size, device, compile)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = timer(device, step, warmup, repeats)
+    tokens = batch_size * cfg.seq_len
+    return {
+        "arch": cfg.arch, "freq_impl": cfg.freq_impl, "freq_impl_run": effective_freq_impl(cfg, device.type),
+        "time_impl": cfg.time_impl, "params": model.num_params(),
+        "step_ms": 1e3 * seconds, "tokens_per_s": tokens / seconds,
+        "mfu_of_measured_matmul": model_flops_per_token(cfg) * tokens / seconds / peak_flops,
+        "peak_memory_gb": peak_memory_gb(device),
+    }
+
+
+def profile_training(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                     steps: int, top: int = 15) -> list[dict]:
+    """torch.profiler over `steps` training steps after warm-up: the ops taking the most self time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _, step = training_step(cfg, batch_size, device, compile)
+    for _ in range(warmup):
+        step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    total = sum(getattr(e, attr) for e in events)
+    events.sort(key=lambda e: getattr(e, attr), reverse=True)
+    return [{"op": e.key, "share": getattr(e, attr) / total, "ms_per_step": getattr(e, attr) / 1e3 / steps,
+             "calls_per_step": e.count / steps} for e in events[:top]]
+
+
+def bench_mixers(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                 repeats: int) -> list[dict]:
+    """Forward + backward of each mixer alone on (B, T, D) activations: frequency path (each impl),
+    time path (windowed attention) and full causal attention (the transformer's mixer)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    x = torch.randn(batch_size, cfg.seq_len, cfg.d_model, device=device, requires_grad=True)
+    candidates = {"freq/fft": FrequencyPath(replace(cfg, freq_impl="fft"))}
+    if effective_freq_impl(replace(cfg, freq_impl="toeplitz")) == "toeplitz":  # else it would time the fft again
+        candidates["freq/toeplitz"] = FrequencyPath(replace(cfg, freq_impl="toeplitz"))
+    candidates["time/blocked"] = TimePath(replace(cfg, time_impl="blocked"))
+    candidates["attention/causal"] = TimePath(replace(cfg, time_window=None))  # SDPA is_causal: flash on a GPU
+    if device.type == "cuda":
+        candidates["time/flex"] = TimePath(replace(cfg, time_impl="flex"))
+    rows = []
+    for name, module in candidates.items():
+        module = module.to(device)
+        run = compiled(module) if compile else module
+        autocast = torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda")
+
+        def fwd_bwd(run=run, autocast=autocast):
+            with autocast:
+                out = run(x)
+            out.float().pow(2).mean().backward()
+
+        rows.append({"mixer": name, "fwd_bwd_ms": 1e3 * timer(device, fwd_bwd, warmup, repeats)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog=program("bicameral.tools.bench"), description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="small", help="comma list of conf/model sizes: tiny, small, base")
+    parser.add_argument("--seq-lens", default="1024", help="comma list, e.g. 1024,4096")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 4 on CPU")
+    parser.add_argument("--freq-impls", default="fft,toeplitz", help="frequency path implementations to time")
+    parser.add_argument("--time-impl", default=None, help="blocked | flex (default: flex on a GPU, else blocked)")
+    parser.add_argument("--mixers", action="store_true", help="time the mixers alone instead of training steps")
+    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                        help="instead of timing, profile this many training steps of the bicameral model "
+                             "(the first of --freq-impls) and print the ops with the most self time")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models (GPU)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    device_argument(parser)
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    device = pick_device(args.device, key="--device")
+    batch_size = args.batch_size or (32 if device.type == "cuda" else 4)
+    time_impl = args.time_impl or ("flex" if device.type == "cuda" else "blocked")
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    peak = matmul_rate(device, torch.bfloat16 if device.type == "cuda" else torch.float32)
+    report = {"device": card, "torch": torch.__version__, "batch_size": batch_size, "compile": args.compile,
+              "matmul_tflops": peak / 1e12, "results": []}
+    print(f"{card}: measured matmul {peak / 1e12:.1f} TFLOP/s (MFU below is against this measured rate, "
+          f"not the datasheet peak), batch {batch_size}, compile={args.compile}")
+
+    def add(row: dict) -> None:  # written as it comes: a run cut short by a time budget keeps its rows
+        report["results"].append(row)
+        if args.out:
+            write_text_atomically(args.out, json.dumps(report, indent=2))
+
+    for size in args.sizes.split(","):
+        for seq_len in (int(s) for s in args.seq_lens.split(",")):
+            cfg = model_config(size, seq_len=seq_len, time_impl=time_impl)
+            shape = {"size": size, "seq_len": seq_len}
+            if args.profile:
+                impl = args.freq_impls.split(",")[0]
+                for row in profile_training(replace(cfg, freq_impl=impl), batch_size, device, args.compile,
+                                            args.warmup, args.profile):
+                    add({**shape, "freq_impl": impl, **row})
+                    print(f"  {size} L={seq_len} {row['op']:<40} {row['share']:6.1%} {row['ms_per_step']:8.2f} ms/step "
+                          f"{row['calls_per_step']:6.0f} calls/step")
+                continue
+            if args.mixers:
+                rows = bench_mixers(cfg, batch_size, device, args.compile, args.warmup, args.repeats)
+                attention_ms = next(r["fwd_bwd_ms"] for r in rows if r["mixer"] == "attention/causal")
+                for row in rows:
+                    row["vs_causal_attention"] = row["fwd_bwd_ms"] / attention_ms  # < 1: faster than attention
+                    add({**shape, **row})
+                    print(f"  {size} L={seq_len} {row['mixer']:<18} fwd+bwd {row['fwd_bwd_ms']:8.2f} ms "
+                          f"x{row['vs_causal_attention']:.2f} of causal attention's time")
+                continue
+            baseline = bench_training(replace(cfg, arch="transformer"), batch_size, device, args.compile,
+                                      args.warmup, args.repeats, peak)
+            add({**shape, **baseline})
+            print(f"  {size} L={seq_len} transformer        {baseline['tokens_per_s']:>10,.0f} tok/s "
+                  f"{baseline['step_ms']:8.1f} ms  MFU {baseline['mfu_of_measured_matmul']:.1%}")
+            for impl in args.freq_impls.split(","):
+                row = bench_training(replace(cfg, freq_impl=impl), batch_size, device, args.compile,
+                                     args.warmup, args.repeats, peak)
+                row["vs_transformer"] = row["tokens_per_s"] / baseline["tokens_per_s"]
+                add({**shape, **row})
+                print(f"  {size} L={seq_len} bicameral/{impl:<9} {row['tokens_per_s']:>10,.0f} tok/s "
+                      f"{row['step_ms']:8.1f} ms  MFU {row['mfu_of_measured_matmul']:.1%}  "
+                      f"x{row['vs_transformer']:.2f} of transformer")
+    if args.out:
+        write_text_atomically(args.out, json.dumps(report, indent=2))
+        print(f"wrote {args.out}")
+    return report
+
+
+def cli() -> None:
+    run_tool(main)
+
+
+if __name__ == "__main__":
+    cli()
