@@ -13,6 +13,7 @@ YAML keys); its `field(init=False)` fields are its running state, saved in check
 import copy
 import math
 import re
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
@@ -30,7 +31,7 @@ class UnlockEvent:
     to_cutoff: int
     score: float
     prev_bar: float | None  # the bar this unlock cleared (None for a step schedule)
-    next_target: float | None  # the bar for the next unlock (None when not score-driven)
+    next_bar: float | None  # the bar for the next unlock (None when not score-driven)
     reason: str  # "first_bar", "beat_prev", "threshold", "schedule", "max_steps" or "ready" (a plug-in's rule)
 
     def log_lines(self) -> list[str]:
@@ -42,8 +43,8 @@ class UnlockEvent:
             "schedule": ", scheduled",
         }.get(self.reason, "")  # "first_bar" and a plug-in curriculum's "ready" need no detail
         lines = [f"  [UNLOCK] {self.from_cutoff} -> {self.to_cutoff} (loss={self.score:.3f}{detail})"]
-        if self.next_target is not None:
-            lines.append(f"    Next unlock target: loss < {self.next_target:.3f}")
+        if self.next_bar is not None:  # "target": the reference's word
+            lines.append(f"    Next unlock target: loss < {self.next_bar:.3f}")
         return lines
 
 
@@ -102,8 +103,8 @@ def curriculum_name(cls: type) -> str:
 class Curriculum:
     """Base of every curriculum: levels, per-level guards, unlock events and checkpoint state.
 
-    A subclass implements `ready(step, score)`; it may name its unlocks by overriding `reason`
-    and move its bar after an unlock by overriding `advance`.
+    A subclass implements `ready(step, score)`; it may name its unlocks by overriding `reason`, report
+    the score to beat as `next_bar`, and move its bar after an unlock by overriding `advance`.
     """
 
     levels: list[int]  # cutoffs in bins, the last one full resolution; the engine derives them from seq_len
@@ -139,8 +140,15 @@ class Curriculum:
     def finished(self) -> bool:
         return self.level == len(self.levels) - 1
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "target" in cls.__dict__ and "next_bar" not in cls.__dict__:  # a plug-in written before the rename
+            warnings.warn(f"{cls.__name__}.target is now called next_bar; please rename it.", FutureWarning,
+                          stacklevel=2)
+            cls.next_bar = cls.__dict__["target"]
+
     @property
-    def target(self) -> float | None:
+    def next_bar(self) -> float | None:
         """The score to beat for the next unlock (None: not score-driven)."""
         return None
 
@@ -172,12 +180,12 @@ class Curriculum:
         return None
 
     def _unlock(self, step: int, score: float, reason: str) -> UnlockEvent:
-        prev_bar = self.target
+        prev_bar = self.next_bar
         from_cutoff = self.cutoff
         self.level += 1
         self.level_start_step = step
         self.advance(score)
-        event = UnlockEvent(step, from_cutoff, self.cutoff, score, prev_bar, self.target, reason)
+        event = UnlockEvent(step, from_cutoff, self.cutoff, score, prev_bar, self.next_bar, reason)
         self.history.append(vars(event).copy())
         return event
 
@@ -220,7 +228,7 @@ class Achievement(LossDriven):
         self.bar = self.unlock_threshold
 
     @property
-    def target(self) -> float:
+    def next_bar(self) -> float:
         return self.bar
 
     def ready(self, step: int, score: float) -> bool:
@@ -267,7 +275,7 @@ class FixedThreshold(LossDriven):
             raise CurriculumError(f"curriculum.thresholds={self.thresholds}: thresholds must be > 0.")
 
     @property
-    def target(self) -> float | None:
+    def next_bar(self) -> float | None:
         return None if self.finished else self.thresholds[self.level]
 
     def ready(self, step: int, score: float) -> bool:

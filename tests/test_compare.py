@@ -62,7 +62,7 @@ def write_job(job: Path, overrides: list[str], cfg: dict, losses=(), vals=None, 
            for s, v in (vals or {}).items()]
     rows = sorted(train + val, key=lambda r: r["step"])
     events = [{"kind": "unlock", "step": s, "from_cutoff": a, "to_cutoff": b, "score": 2.5, "prev_bar": 3.2,
-               "next_target": 2.5, "reason": "beat_prev", "tokens": s * TOKENS_PER_STEP, "freq_share": 0.5}
+               "next_bar": 2.5, "reason": "beat_prev", "tokens": s * TOKENS_PER_STEP, "freq_share": 0.5}
               for s, a, b in unlocks]
     cutoffs = {s: (a, b) for s, a, b in unlocks}
     events += [{"kind": "spike", "step": s, "from_cutoff": cutoffs[s][0], "to_cutoff": cutoffs[s][1], "score": 2.5,

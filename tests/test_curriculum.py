@@ -30,7 +30,7 @@ def drive(curriculum, scores: dict[int, float]):
     return events, lines
 
 
-def test_seed_timeline_beat_your_own_score():
+def test_reference_timeline_beat_your_own_score():
     """Level 1 unlocks at 3.15 < 3.2, level 2 at 3.08 < 3.15 (after the spike), level 3 at 2.95 < 3.08."""
     scores = {100: 4.5, 200: 3.6, 300: 3.2, 400: 3.15,  # 3.2 is not below the bar 3.2
               500: 3.4, 600: 3.2, 700: 3.16, 800: 3.08,  # spike after the unlock, then down
@@ -41,7 +41,7 @@ def test_seed_timeline_beat_your_own_score():
     unlocks = [(e.step, e.from_cutoff, e.to_cutoff) for e in events]
     assert unlocks == [(400, 128, 256), (800, 256, 512), (1500, 512, 513)]
     assert [e.prev_bar for e in events] == [3.2, 3.15, 3.08]
-    assert [e.next_target for e in events] == [3.15, 3.08, 2.95]
+    assert [e.next_bar for e in events] == [3.15, 3.08, 2.95]
     assert lines == [
         "  [UNLOCK] 128 -> 256 (loss=3.150)",
         "    Next unlock target: loss < 3.150",
@@ -76,7 +76,7 @@ def test_fixed_threshold_old_system():
     events, lines = drive(FixedThreshold(levels=LEVELS, thresholds=[3.0, 2.5, 2.0], **NO_GUARD), scores)
     assert [(e.step, e.prev_bar) for e in events] == [(20, 3.0), (40, 2.5), (60, 2.0)]
     assert lines[:2] == ["  [UNLOCK] 128 -> 256 (loss=2.990, below 3.000)", "    Next unlock target: loss < 2.500"]
-    assert events[-1].next_target is None
+    assert events[-1].next_bar is None
 
 
 def test_none_is_full_resolution_from_the_start():
@@ -148,3 +148,22 @@ def test_a_plug_in_whose_ready_returns_no_bool_fails_naming_it():
 
     with pytest.raises(CurriculumError, match=r"Sloppy\.ready returned 'False'; it must return True or False\."):
         Sloppy(levels=[8, 16]).observe(10, 3.0)
+
+
+def test_a_plug_in_that_names_its_bar_target_still_unlocks_with_it_and_is_told_the_new_name():
+    from dataclasses import dataclass
+
+    from bicameral.curriculum import Curriculum
+
+    with pytest.warns(FutureWarning, match=r"Older\.target is now called next_bar"):
+        @dataclass(kw_only=True)
+        class Older(Curriculum):
+            @property
+            def target(self):
+                return 3.0
+
+            def ready(self, step, score):
+                return score < self.target
+
+    event = Older(levels=[8, 16]).observe(10, 2.5)
+    assert event.prev_bar == 3.0

@@ -18,7 +18,7 @@ class WandbTracker(Tracker):
     label = "W&B"
     required = False  # a service outage never stops training: the console and the JSONL record go on
     MODES = ("offline", "online", "disabled")
-    UNLOCK_COLUMNS = ["step", "tokens", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason"]
+    UNLOCK_COLUMNS = ["step", "tokens", "from_cutoff", "to_cutoff", "score", "prev_bar", "next_bar", "reason"]
 
     def __init__(self, project: str = "bicameral", entity: str | None = None, mode: str = "offline",
                  init_timeout_s: float = 30.0, group: str | None = None, name: str | None = None,
@@ -80,7 +80,7 @@ class WandbTracker(Tracker):
                      | self._axes(result.step, result.tokens), step=result.step)
 
     def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:
-        keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_target", "reason")
+        keys = ("from_cutoff", "to_cutoff", "score", "prev_bar", "next_bar", "reason")
         self.run.log({f"unlock/{k}": getattr(event, k) for k in keys} | {"unlock/step": event.step}
                      | self._axes(event.step, stats.tokens), step=event.step)
 
