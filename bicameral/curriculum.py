@@ -202,6 +202,9 @@ class Curriculum:
             raise KeyError(f"curriculum state lacks {', '.join(missing)}")
         for name in self._state_fields():
             setattr(self, name, copy.deepcopy(state[name]))
+        for unlock in self.history:  # written before the bar was called next_bar
+            if "next_target" in unlock:
+                unlock["next_bar"] = unlock.pop("next_target")
 
 
 @dataclass(kw_only=True)

@@ -121,6 +121,16 @@ def test_state_dict_round_trip_continues_at_the_same_level_and_bar():
     assert b.observe(40, 2.9).prev_bar == 3.0
 
 
+def test_a_history_saved_before_the_rename_reads_back_with_next_bar():
+    a = Achievement(levels=LEVELS, unlock_threshold=3.2, min_steps_per_level=0)
+    drive(a, {10: 3.1})
+    state = a.state_dict()
+    state["history"] = [{("next_target" if k == "next_bar" else k): v for k, v in u.items()} for u in state["history"]]
+    b = Achievement(levels=LEVELS, unlock_threshold=3.2)
+    b.load_state_dict(state)
+    assert b.history == a.history and b.history[0]["next_bar"] == 3.1
+
+
 def test_levels_default_and_validation():
     assert default_levels(1024) == [128, 256, 512, 513]
     assert default_levels(256) == [32, 64, 128, 129]
