@@ -2,7 +2,7 @@
 # The GPU check, one command: CUDA tests, training-step and mixer benchmarks, a short achievement run.
 #
 #   bash experiments/gpu_check.sh                  # on one H100/H200: about 6 minutes, never more
-#   bash experiments/gpu_check.sh --cpu-dry-run    # the same sections on tiny CPU shapes (tests/test_gpu_check.py)
+#   bash experiments/gpu_check.sh --cpu-dry-run    # the same sections on tiny CPU shapes (tests/e2e/test_gpu_check.py)
 #
 # Writes $OUT/gpu_check.json and $OUT/gpu_check.log (OUT defaults to ./gpu_out). Each section runs
 # under a hard time budget, so a section that runs long is cut off and the report is still written,
@@ -80,7 +80,7 @@ fi
 
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$LOG"
 section environment 20 python3 -m bicameral.tools.gpu_report --environment "$OUT"
-section cuda_tests 75 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
+section cuda_tests 75 python3 -m pytest -q -p no:cacheprovider tests/unit/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
 section bench_train 110 python3 -m bicameral.tools.bench "${BENCH[@]}" --out "$OUT/bench_train.json"
 MIXER_BENCH=("${BENCH[@]}")
 ((DRY)) || MIXER_BENCH=(--sizes small --seq-lens 1024,4096 --compile --warmup 2 --repeats 5)

@@ -1,5 +1,5 @@
 """bicameral.tools.launch ends a torchrun job with the run's exit codes, in one line (the real launcher under SIGTERM is
-tests/test_distributed.py)."""
+tests/e2e/test_distributed.py)."""
 
 import signal
 

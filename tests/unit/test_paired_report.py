@@ -10,7 +10,7 @@ from bicameral.report.paired import difference, excess_by_seed, excess_contrast,
 from bicameral.report.runs import load_runs
 from bicameral.report.tables import format_difference, report_text
 from bicameral.report.write import RUN_COLUMNS, build_report, write_report
-from tests.test_compare import config, write_job
+from tests.unit.test_compare import config, write_job
 
 T975_2 = 4.302653  # t quantile 0.975 with 2 degrees of freedom, from a table
 SEEDS = (0, 1, 2)

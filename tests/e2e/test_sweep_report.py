@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 
 from bicameral.report.sweep_callback import SweepReport
 from tests.conftest import read_jsonl
-from tests.test_compare import write_sweep
-from tests.test_sweeps import run_cli
+from tests.e2e.test_sweeps import run_cli
+from tests.unit.test_compare import write_sweep
 from tests.wandb_offline import find_offline_runs, read_offline_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

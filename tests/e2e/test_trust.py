@@ -17,7 +17,7 @@ from bicameral.engine import rng
 from bicameral.engine.run import train
 from bicameral.tracking.records import cut_after
 from tests.conftest import MICRO, ROOT, read_jsonl
-from tests.test_bad_input import compose_cfg, unsafe_checkpoint
+from tests.e2e.test_bad_input import compose_cfg, unsafe_checkpoint
 
 # -- loading never runs code -------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ class Attempt:
     def start_server(cls) -> None:
         if cls.ctx is None:
             cls.ctx = multiprocessing.get_context("forkserver")
-            cls.ctx.set_forkserver_preload(["torch", "hydra", "bicameral.engine.run", "tests.test_soak"])
+            cls.ctx.set_forkserver_preload(["torch", "hydra", "bicameral.engine.run", "tests.e2e.test_soak"])
             forkserver.ensure_running()
 
     def __init__(self, run_dir: Path, cache_dir: Path, overrides: list[str]):
