@@ -80,13 +80,12 @@ def test_the_readmes_callback_runs_from_a_user_folder_as_shown(tmp_path, corpus_
     folder = tmp_path / "user"
     folder.mkdir()
     (folder / "my_callbacks.py").write_text(readme_block("# my_callbacks.py"))
-    [command] = [line for line in (ROOT / "README.md").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text().replace("\\\n", " ")  # one line per command
+    [command] = [line for line in readme.splitlines()
                  if line.startswith("PYTHONPATH=. python train.py +experiment=smoke +callbacks.")]
     overrides = command.split("python train.py ")[1].split()
     run_dir = tmp_path / "run"
-    # the README's command, on a budget that unlocks before the loss reaches the target
-    proc = run_train(folder, run_dir, *overrides, "trackers=local", "trainer.steps_per_epoch=200",
-                     "curriculum.unlock_threshold=5.0", "trainer.val_every=20")
+    proc = run_train(folder, run_dir, *overrides, "trackers=local")  # the README's command, without W&B
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     unlocks = [e for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] == "unlock"]
     assert unlocks, "the run should have unlocked before it stopped"
