@@ -14,6 +14,7 @@ from dataclasses import asdict
 from bicameral.report import stats
 from bicameral.report.names import yoked_label
 from bicameral.report.runs import Run
+from bicameral.report.summary import MIN_SEEDS_FOR_SPREAD
 
 PAIRED_METRICS = ("final_val_loss", "best_val_loss")
 PROGRESS = (0.25, 0.5, 0.75, 1.0)  # fractions of the run's tokens at which the curves are compared
@@ -87,9 +88,11 @@ def decisions(against_baseline: list[dict], unlocking: list[dict], margin: float
             cell = pair["final_val_loss"] if pair else None
             if cell is None:
                 continue
+            # under 3 pairs no interval is shown, so none decides: the rule needs one
+            low, high = (cell["low"], cell["high"]) if cell["n"] >= MIN_SEEDS_FOR_SPREAD else (None, None)
             rows.append({"question": question, "variant": pair["variant"], "minus": pair["reference"], "n": cell["n"],
-                         "mean": cell["mean"], "low": cell["low"], "high": cell["high"],
-                         "verdict": stats.decide(cell["mean"], cell["low"], cell["high"], margin)})
+                         "mean": cell["mean"], "low": low, "high": high, "difference": cell,
+                         "verdict": stats.decide(cell["mean"], low, high, margin)})
     return rows
 
 

@@ -160,9 +160,8 @@ def decision_table(rows: list[dict]) -> tuple[list, list]:
     headers = ["effect", "variant", "minus", "n", "final val difference [95% CI]", "verdict"]
     body = []
     for row in rows:
-        interval = f"[{format_value(row['low'], 4, sign=True)}, {format_value(row['high'], 4, sign=True)}]"
-        body.append([row["question"], row["variant"], row["minus"], str(row["n"]), f"{row['mean']:+.4f} {interval}",
-                     row["verdict"]])
+        body.append([row["question"], row["variant"], row["minus"], str(row["n"]),
+                     format_difference(row["difference"], 4), row["verdict"]])
     return headers, body
 
 

@@ -8,7 +8,7 @@ from scipy import stats as sps
 
 from bicameral.report.paired import difference, excess_by_seed, excess_contrast, excess_loss
 from bicameral.report.runs import load_runs
-from bicameral.report.tables import format_difference, report_text
+from bicameral.report.tables import decision_table, format_difference, report_text
 from bicameral.report.write import RUN_COLUMNS, build_report, write_report
 from tests.unit.test_compare import config, write_job
 
@@ -177,6 +177,15 @@ def test_the_stated_rule_reads_the_unlocking_and_the_restarts_side_by_side(sweep
     out = capsys.readouterr().out
     assert "Decision, by the rule stated before the runs (margin 0.005 nats):" in out
     assert "helps" in out and "could not tell" in out
+
+
+def test_two_pairs_decide_nothing_and_show_each_pair_without_an_interval(sweep):
+    runs = [run for run in load_runs(sweep) if run.seed in (0, 1)]
+    rows = build_report(runs, sweep, decision_margin=0.005)["decision"]["rows"]
+    restarts = next(row for row in rows if row["question"] == "restarts")
+    assert restarts["n"] == 2 and restarts["verdict"] == "could not tell"  # -0.03 twice: clear, but no interval
+    _, body = decision_table(rows)
+    assert [cell for cell in body if cell[0] == "restarts"][0][4] == "-0.0300, -0.0300"
 
 
 def test_one_variants_unlock_cost_against_anothers_each_against_its_own_control(sweep):
