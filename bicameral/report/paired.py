@@ -78,9 +78,13 @@ def comparisons(summaries: list[dict], pairs: list[tuple[str, str]]) -> list[dic
     return rows
 
 
-def decisions(against_baseline: list[dict], unlocking: list[dict], margin: float) -> list[dict]:
+def decisions(against_baseline: list[dict], unlocking: list[dict], margin: float,
+              model_of: dict[str, str] | None = None) -> list[dict]:
     """The stated rule (stats.decide) on final val loss, for each variant with a yoked control: the unlocking
-    alone (variant - yoked(variant)) and the restarts alone (yoked(variant) - baseline), side by side."""
+    alone (variant - yoked(variant)) and the restarts alone (yoked(variant) - baseline), side by side.
+
+    `model_of` names each variant's model: a yoked control of another model than the baseline's differs from it
+    in more than its restarts, so that row is shown but not judged."""
     restarts = {row["variant"]: row for row in against_baseline}
     rows = []
     for row in unlocking:
@@ -90,9 +94,12 @@ def decisions(against_baseline: list[dict], unlocking: list[dict], margin: float
                 continue
             # under 3 pairs no interval is shown, so none decides: the rule needs one
             low, high = (cell["low"], cell["high"]) if cell["n"] >= MIN_SEEDS_FOR_SPREAD else (None, None)
+            verdict = stats.decide(cell["mean"], low, high, margin)
+            models = {(model_of or {}).get(pair[k]) for k in ("variant", "reference")}
+            if question == "restarts" and len(models) > 1:
+                verdict = f"not judged: {' vs '.join(sorted(map(str, models)))}, not the restarts alone"
             rows.append({"question": question, "variant": pair["variant"], "minus": pair["reference"], "n": cell["n"],
-                         "mean": cell["mean"], "low": low, "high": high, "difference": cell,
-                         "verdict": stats.decide(cell["mean"], low, high, margin)})
+                         "mean": cell["mean"], "low": low, "high": high, "difference": cell, "verdict": verdict})
     return rows
 
 

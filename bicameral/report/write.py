@@ -53,9 +53,15 @@ def build_report(runs: list[Run], root: str | Path, target_loss: float = 2.0, ti
     }
     if decision_margin is not None:
         report["decision"] = {"margin": decision_margin,
-                              "rows": paired.decisions(report["paired"], report["unlocking"], decision_margin)}
+                              "rows": paired.decisions(report["paired"], report["unlocking"], decision_margin,
+                                                       model_of={r.variant: model_name(r) for r in runs})}
     report["confounds"] = confounds(report, runs, root)
     return report
+
+
+def model_name(run: Run) -> str:
+    """A run's model in a few words: its architecture, width and depth."""
+    return f"{run.arch} d{run.d_model}x{run.n_layers}"
 
 
 def confounds(report: dict, runs: list[Run], root: str | Path) -> list[str]:

@@ -205,3 +205,17 @@ def test_one_variants_unlock_cost_against_anothers_each_against_its_own_control(
     # the extra 0.05 at one of the 5 points after unlock 1, halved over 2 unlocks: 0.005 cheaper in every seed
     assert contrast["values"] == pytest.approx([-0.005] * 3) and contrast["n"] == 3
     assert contrast["high"] == pytest.approx(-0.005)
+
+
+def test_a_restarts_row_of_another_model_than_the_baselines_is_shown_but_not_judged():
+    from bicameral.report.paired import decisions
+
+    cell = {"n": 6, "mean": 0.04, "low": 0.03, "high": 0.05, "test": "paired t", "values": [0.04] * 6}
+    yoked = {"variant": "yoked(freq_only)", "reference": "none", "final_val_loss": cell}
+    unlocking = {"variant": "freq_only", "reference": "yoked(freq_only)", "final_val_loss": cell}
+    models = {"freq_only": "freq_only d128x4", "yoked(freq_only)": "freq_only d128x4", "none": "bicameral d128x4"}
+    rows = {row["question"]: row for row in decisions([yoked], [unlocking], 0.005, model_of=models)}
+    assert rows["unlocking"]["verdict"] == "hurts"  # the same model: judged
+    assert rows["restarts"]["verdict"] == "not judged: bicameral d128x4 vs freq_only d128x4, not the restarts alone"
+    same = {**models, "none": "freq_only d128x4"}
+    assert {row["verdict"] for row in decisions([yoked], [unlocking], 0.005, model_of=same)} == {"hurts"}
