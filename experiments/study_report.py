@@ -3,7 +3,7 @@
     python experiments/study_report.py multirun/study/<date_time> [--out experiments/results] [--batches N]
 
 For each finished run with a checkpoint: loss in nats/byte and bits/byte on the held-out Shakespeare split
-and on the unseen Python docs, each scored whole by default (bicameral/evaluate.py), beside the order-0
+and on the unseen Python docs, each scored whole by default (bicameral/tools/evaluate.py), beside the order-0
 yardsticks of each text. Kept per run, so each
 variant's paired difference to the baseline (same seed) comes with its 95% interval, as in the sweep's own
 report; then a sample from each variant's first seed (same prompt, temperature, top-k and seed).
@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", default=None, help="the variant the others are measured against")
     parser.add_argument("--batches", type=int, default=None,
                         help="score this many batches of evenly spaced windows (default: each text whole)")
+    parser.add_argument("--no-unseen", action="store_true",
+                        help="score only the held-out Shakespeare split, not the unseen Python docs (half the time)")
     parser.add_argument("--prompt", default="ROMEO:")
     parser.add_argument("--tokens", type=int, default=240)
     args = parser.parse_args(argv)
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{i}/{len(runs)}] {run.label}", flush=True)
         checkpoint = run.path / "checkpoint.pt"
         per_run.append({"label": run.label, "variant": run.variant, "seed": run.seed,
-                        **evaluate(str(checkpoint), n_batches=args.batches)})
+                        **evaluate(str(checkpoint), n_batches=args.batches, unseen=not args.no_unseen)})
         if run.variant not in samples:
             model = load_model(load_checkpoint(checkpoint), torch.device("cpu"))
             prompt = torch.from_numpy(tokenizer.encode(args.prompt)).long()[None]  # (1, T0)

@@ -96,15 +96,15 @@ def embedded_split(state: dict, seq_len: int) -> Split | None:
 
 
 def evaluate(checkpoint: str, batch_size: int = 8, n_batches: int | None = None, device: str = "cpu",
-             texts: list[str] = ()) -> dict:
+             texts: list[str] = (), unseen: bool = True) -> dict:
     """{corpus: {"nats_per_byte", "bits_per_byte"}} for the run's held-out Shakespeare split (when it trained on
-    the embedded corpus), the unseen corpus and every path in `texts`."""
+    the embedded corpus), the unseen corpus (unless `unseen` is False) and every path in `texts`."""
     state = load_checkpoint(checkpoint)
     model = load_model(state, pick_device(device, key="--device"))
     split = embedded_split(state, model.cfg.seq_len)
     corpora = {
         **({"shakespeare-val": split.val} if split is not None else {}),
-        "python-docs": torch.from_numpy(python_docs_tokens()),
+        **({"python-docs": torch.from_numpy(python_docs_tokens())} if unseen else {}),
         **{path: user_text_tokens(path, model.cfg.seq_len) for path in texts},
     }
     results = {}
