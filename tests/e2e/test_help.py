@@ -1,6 +1,7 @@
 """python train.py --help: every config group with its choices and every preset, one line each, no schemas."""
 
 import re
+import runpy
 import subprocess
 import sys
 
@@ -41,11 +42,26 @@ def test_help_lists_every_group_choice_and_preset_with_its_default():
     assert "base_" not in text  # the ConfigStore schemas are not choices
 
 
-@pytest.mark.parametrize("tool", ["sample", "evaluate", "bench", "launch", "gpu_report"])
-def test_a_tool_run_by_its_old_module_name_names_the_new_one_and_runs(tool):
-    proc = subprocess.run([sys.executable, "-m", f"bicameral.{tool}", "--help"], cwd=ROOT, capture_output=True,
+MOVED_TOOLS = ["sample", "evaluate", "bench", "launch", "gpu_report"]
+
+
+def test_a_tool_run_by_its_old_module_name_names_the_new_one_and_runs():
+    proc = subprocess.run([sys.executable, "-m", "bicameral.sample", "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    moved = f"python -m bicameral.{tool} moved to python -m bicameral.tools.{tool}"
+    moved = "python -m bicameral.sample moved to python -m bicameral.tools.sample (installed: bicameral-sample)"
     assert proc.stderr.splitlines()[0].startswith(moved)
-    assert "usage:" in proc.stdout
+    assert "usage: python -m bicameral.tools.sample" in proc.stdout
+
+
+@pytest.mark.parametrize("tool", MOVED_TOOLS)
+def test_each_old_tool_module_runs_its_new_one(tool, monkeypatch, capsys):
+    """The same, in this process: python -m runs a module as __main__, as runpy does here."""
+    monkeypatch.setattr(sys, "argv", [f"bicameral/{tool}.py", "--help"])
+    try:
+        runpy.run_module(f"bicameral.{tool}", run_name="__main__", alter_sys=True)
+    except SystemExit as stop:  # argparse's --help; torchrun's returns
+        assert stop.code in (0, None)
+    out, err = capsys.readouterr()
+    assert err.startswith(f"python -m bicameral.{tool} moved to python -m bicameral.tools.{tool}")
+    assert "usage:" in out
