@@ -55,6 +55,7 @@ def test_a_tool_run_by_its_old_module_name_names_the_new_one_and_runs():
 
 
 @pytest.mark.parametrize("tool", MOVED_TOOLS)
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # other tests imported the tool
 def test_each_old_tool_module_runs_its_new_one(tool, monkeypatch, capsys):
     """The same, in this process: python -m runs a module as __main__, as runpy does here."""
     monkeypatch.setattr(sys, "argv", [f"bicameral/{tool}.py", "--help"])
