@@ -1,17 +1,16 @@
 """A refactor must not move numerics: the smoke run's losses, unlocks and val loss per curriculum.
 
-Bit for bit on the processor that recorded tests/golden_losses.json; on another processor float32
-reductions may round differently, so there the comparison is at a relative tolerance of 1e-6.
+Bit for bit on a processor that recorded tests/golden_losses.json (one recording per processor); on another,
+float32 reductions may round differently, so there the comparison is at a relative tolerance of 1e-6.
 """
 
 import json
 
 import pytest
 
-from tests.golden import CURRICULA, GOLDEN_FILE, PER_STEP, UNLOCKING, processor, smoke_run
+from tests.golden import CURRICULA, GOLDEN_FILE, PER_STEP, UNLOCKING, processor, recording_for, smoke_run
 
-GOLDEN = json.loads(GOLDEN_FILE.read_text())
-SAME_MACHINE = GOLDEN["processor"] == processor()
+GOLDEN, SAME_MACHINE = recording_for(json.loads(GOLDEN_FILE.read_text())["recordings"], processor())
 
 
 def assert_matches(actual: dict, expected: dict) -> None:
