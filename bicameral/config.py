@@ -1,10 +1,10 @@
 """Config schemas, registered in Hydra's ConfigStore.
 
-The data, model and trainer groups start from these schemas (`defaults: [base_<group>,
+The model and trainer groups start from these schemas (`defaults: [base_<group>,
 _self_]`), so a misspelt key or a wrong type fails at start with the key's name. `check_config`
 then catches values that have the right type but cannot work (zero steps, negative lr...).
 
-The component groups (curriculum, optimizer, schedule) have no schema here: each node names its
+The component groups (data, curriculum, optimizer, schedule) have no schema here: each node names its
 class with `_target_`, and `bicameral.engine.build` checks the node against that class's signature.
 """
 
@@ -17,14 +17,6 @@ from omegaconf import MISSING
 from bicameral.errors import ConfigError
 from bicameral.model.config import ModelConfig
 from bicameral.model.mixers import MIXERS
-
-
-@dataclass
-class DataConfig:
-    source: str = "shakespeare"  # "shakespeare" (embedded) or "text_file"
-    path: str | None = None  # file or folder, for source=text_file
-    cache_dir: str | None = None  # token cache; None = $XDG_CACHE_HOME/bicameral
-    val_fraction: float = 0.05  # tail of the corpus held out for validation
 
 
 @dataclass
@@ -55,7 +47,7 @@ class TrainerConfig:
 
 @dataclass
 class Config:
-    data: DataConfig = MISSING
+    data: Any = MISSING  # a bicameral.data.Dataset node (_target_)
     model: ModelConfig = MISSING
     curriculum: Any = MISSING  # a bicameral.curriculum.Curriculum node (_target_)
     optimizer: Any = MISSING  # a torch.optim.Optimizer node (_target_)
@@ -74,7 +66,6 @@ class Config:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    cs.store(group="data", name="base_data", node=DataConfig)
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="trainer", name="base_trainer", node=TrainerConfig)
     from bicameral.schemas import register_schemas  # it reads the classes, which import this module
@@ -93,8 +84,10 @@ def check_config(cfg) -> None:
     for key in ("epochs", "steps_per_epoch", "batch_size", "accum_steps", "log_every", "val_every",
                 "val_batches", "ckpt_every", "max_nonfinite_steps"):
         _require(t[key] >= 1, f"trainer.{key}={t[key]} must be >= 1.")
-    for key in ("seq_len", "d_model", "n_layers", "n_heads", "vocab_size", "mlp_ratio"):
+    for key in ("seq_len", "d_model", "n_layers", "n_heads", "mlp_ratio"):
         _require(m[key] >= 1, f"model.{key}={m[key]} must be >= 1.")
+    _require(m.vocab_size is None or m.vocab_size >= 1,
+             f"model.vocab_size={m.vocab_size} must be >= 1, or null to follow the data.")
     _require(m.d_model % m.n_heads == 0, f"model.d_model={m.d_model} must be divisible by model.n_heads={m.n_heads}.")
     _require(((m.d_model // m.n_heads) % 2) == 0, "model.d_model // model.n_heads must be even (rotary embeddings).")
     _require(1 <= m.kernel_len <= m.seq_len, f"model.kernel_len={m.kernel_len} must be in 1..seq_len={m.seq_len}.")

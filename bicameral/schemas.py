@@ -19,6 +19,8 @@ from omegaconf import MISSING
 
 # the built-in option of each group, as the public path of its class
 BUILT_IN = {
+    "data": {"shakespeare": "bicameral.data.Shakespeare", "text_file": "bicameral.data.TextFile",
+             "tokens": "bicameral.data.TokenShards"},
     "curriculum": {"achievement": "bicameral.curriculum.Achievement",
                    "fixed_threshold": "bicameral.curriculum.FixedThreshold",
                    "none": "bicameral.curriculum.NoCurriculum",
@@ -30,9 +32,11 @@ BUILT_IN = {
                  "constant": "bicameral.schedule.Constant"},
     "trackers": {"wandb": "bicameral.tracking.WandbTracker"},
 }
-# what the engine adds when it builds each: the levels (derived from model.seq_len unless the node sets
-# them); the parameter groups; the optimizer and the run's total steps. Trackers take their settings alone.
+# what the engine adds when it builds each: the model's seq_len; the levels (derived from model.seq_len unless
+# the node sets them); the parameter groups; the optimizer and the run's total steps. Trackers take their
+# settings alone.
 ENGINE_PASSES = {
+    "data": {"seq_len": ...},
     "curriculum": {"levels": None},
     "optimizer": {"params": ...},
     "schedule": {"optimizer": ..., "total_steps": ..., "last_epoch": ...},

@@ -9,12 +9,9 @@ logged.
 
 import logging
 
-import torch
-
 from bicameral.checkpoint.format import CheckpointError
 from bicameral.curriculum import judging
-from bicameral.data.batches import Split
-from bicameral.data.corpus import corpus_fingerprint
+from bicameral.data.datasets import Dataset
 
 log = logging.getLogger("bicameral")
 
@@ -56,9 +53,9 @@ def judging_keys(config: dict) -> dict:
     return {"curriculum.judge_every": every, "curriculum.score_window": window}
 
 
-def run_fingerprint(config: dict, data: Split) -> dict:
-    """This run's fingerprint; the corpus hash is over every token, train and val."""
-    return fingerprint(config, corpus_fingerprint(torch.cat([data.train, data.val]).numpy()))
+def run_fingerprint(config: dict, data: Dataset) -> dict:
+    """This run's fingerprint, with the dataset's content hash."""
+    return fingerprint(config, data.fingerprint())
 
 
 def _changes(old: dict, new: dict, keys) -> list[str]:

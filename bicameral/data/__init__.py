@@ -1,6 +1,15 @@
-"""The data: corpora as token arrays, and the batches the engine trains and validates on.
+"""The data: corpora as token streams, the tokenizers that make them, and the batches the engine trains on.
 
-  tokenizer.py  bytes: any UTF-8 text, vocab 256
-  corpus.py     the embedded Shakespeare default, or any local UTF-8 text, cached as tokens
-  batches.py    the train/val split, random training windows, fixed validation windows
+  datasets.py      the `data:` component: Shakespeare (default), TextFile, TokenShards, or a plug-in Dataset
+  tokenizer.py     bytes (vocab 256, no files) or a Hugging Face tokenizer.json (e.g. a BPE trained by prepare)
+  corpus.py        the embedded Shakespeare and local UTF-8 text, as byte arrays (cached)
+  prepare.py       bicameral-prepare: text, JSONL or Parquet -> token shards and meta.json, streamed
+  shard_format.py  the shard formats: ours, nanoGPT's raw uint16, llm.c's header
+  shards.py        a shard folder -> memory-mapped train and val streams, checked
+  streams.py       token streams in RAM or across memory-mapped shards, read a window at a time
+  batches.py       random training windows, fixed validation windows
 """
+
+from bicameral.data.datasets import Dataset, Shakespeare, TextFile, TokenShards
+
+__all__ = ["Dataset", "Shakespeare", "TextFile", "TokenShards"]

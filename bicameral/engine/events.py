@@ -23,8 +23,9 @@ class TrainStats:
 class ValResult:
     step: int
     tokens: int
-    val_loss: float
+    val_loss: float  # nats per token
     freq_share: float
+    bits_per_byte: float | None = None  # of the val text, so tokenizers compare; None: the data has no tokenizer
 
 
 @dataclass(frozen=True)

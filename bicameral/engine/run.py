@@ -20,7 +20,7 @@ from bicameral.checkpoint.manager import CheckpointManager
 from bicameral.checkpoint.resume import find_resume
 from bicameral.config import check_config
 from bicameral.curriculum import Curriculum
-from bicameral.data.batches import Split
+from bicameral.data.datasets import Dataset, describe
 from bicameral.engine.build import (
     build_component,
     build_curriculum,
@@ -28,6 +28,7 @@ from bicameral.engine.build import (
     build_model,
     build_optimizer,
     build_schedule,
+    fit_vocabulary,
     qualified_name,
 )
 from bicameral.engine.device import pick_device
@@ -94,7 +95,7 @@ class Run:
     run_dir: Path
     dist: Dist
     device: torch.device
-    data: Split
+    data: Dataset
     model: LanguageModel
     curriculum: Curriculum
     optimizer: torch.optim.Optimizer
@@ -111,7 +112,6 @@ def build_run(cfg: DictConfig, run_dir: str | Path, callbacks: Iterable[Callback
     Everything that can fail on bad input fails here, before any work. `callbacks` are added to the
     config's own. The caller holds the run dir's lock (`train` does)."""
     check_config(cfg)
-    config = OmegaConf.to_container(cfg, resolve=True)
     use_cuda = cfg.trainer.device != "cpu" and torch.cuda.is_available()
     dist = init_distributed(use_cuda, cfg.trainer.dist_timeout_s)
     device = pick_device(cfg.trainer.device, dist.local_rank)
@@ -120,6 +120,8 @@ def build_run(cfg: DictConfig, run_dir: str | Path, callbacks: Iterable[Callback
     resume_path, resume_state = agree_on_resume(cfg, run_dir, dist)
     seed_everything(cfg.seed)
     data = build_data(cfg.data, cfg.model.seq_len)
+    fit_vocabulary(cfg.model, data)
+    config = OmegaConf.to_container(cfg, resolve=True)
     fingerprint = run_fingerprint(config, data)
     if resume_state is not None:  # another corpus, model or curriculum fails here, naming the keys
         check_resume(resume_path, resume_state, fingerprint, config)
@@ -137,8 +139,12 @@ def build_run(cfg: DictConfig, run_dir: str | Path, callbacks: Iterable[Callback
     trackers = build_trackers(cfg) if dist.is_main else Trackers([])  # only rank 0 reports
     run_callbacks = build_callbacks(cfg, callbacks)
     # the fingerprint rides in every checkpoint, so the next resume can check it is the same run
+    # the tokenizer that decodes the run's ids: a copy in the run dir, named (and hashed) in every checkpoint
+    tokenizer = data.tokenizer.meta() if data.tokenizer is not None else None
+    if tokenizer is not None and dist.is_main:
+        data.tokenizer.save(run_dir)
     checkpointer = CheckpointManager(checkpoint, cfg.trainer.ckpt_every,
-                                     metadata={"config": config, "fingerprint": fingerprint})
+                                     metadata={"config": config, "fingerprint": fingerprint, "tokenizer": tokenizer})
     trainer = Trainer(cfg.trainer, model, optimizer, schedule, curriculum, data, trackers, checkpointer, cfg.seed,
                       device, dist=dist, callbacks=run_callbacks)
     if resume_state is not None:
@@ -174,7 +180,8 @@ def fit(run: Run, stop_at: int | None = None) -> dict:
 
     processes = f" x {run.dist.world_size} processes" if run.dist.enabled else ""
     log.info(f"bicameral: {run.model.num_params() / 1e6:.2f}M params on {run.device}{processes}, "
-             f"{len(run.data.train):,} train / {len(run.data.val):,} val tokens, run dir {run.run_dir}")
+             f"run dir {run.run_dir}")
+    log.info(f"  data {describe(run.data)}")
     log.info(f"  optimizer={qualified_name(run.optimizer)} schedule={qualified_name(run.schedule)} "
              f"curriculum={qualified_name(run.curriculum)} levels={run.curriculum.levels}")
     if run.resumed_from is not None:

@@ -17,7 +17,8 @@ import torch
 from bicameral.callbacks import Callbacks
 from bicameral.checkpoint.manager import CheckpointManager
 from bicameral.curriculum import Curriculum, UnlockEvent, judging
-from bicameral.data.batches import Split, TrainBatches, val_batches
+from bicameral.data.batches import TrainBatches, val_batches
+from bicameral.data.datasets import Dataset
 from bicameral.engine.distributed import SINGLE_PROCESS, Dist, is_peer_failure, weights_checksum
 from bicameral.engine.events import SkippedStep, TrainStats, ValResult
 from bicameral.engine.preemption import Preempted, StopRequest
@@ -64,7 +65,7 @@ class Trainer:
     """
 
     def __init__(self, cfg, model, optimizer: torch.optim.Optimizer, schedule, curriculum: Curriculum,
-                 data: Split, trackers: Tracker, checkpointer: CheckpointManager, seed: int, device: torch.device,
+                 data: Dataset, trackers: Tracker, checkpointer: CheckpointManager, seed: int, device: torch.device,
                  dist: Dist = SINGLE_PROCESS, callbacks: Callbacks | None = None):
         self.cfg, self.model, self.optimizer, self.schedule = cfg, model, optimizer, schedule
         self.callbacks = callbacks if callbacks is not None else Callbacks()
@@ -72,6 +73,8 @@ class Trainer:
         self.curriculum, self.data, self.trackers, self.dist = curriculum, data, trackers, dist
         self.checkpointer, self.device = checkpointer, device
         self.total_steps = cfg.epochs * cfg.steps_per_epoch
+        # UTF-8 bytes each id stands for, so every validation also reports bits per byte (None: no tokenizer)
+        self.token_bytes = (torch.from_numpy(data.tokenizer.token_bytes()) if data.tokenizer is not None else None)
         # each rank draws its own batches; rank 0 draws what a single process would
         self.batches = TrainBatches(data.train, cfg.batch_size, model.cfg.seq_len, seed + 7919 * dist.rank)
         self.tokens_per_step = tokens_per_step(cfg, model.cfg.seq_len, dist.world_size)
@@ -102,6 +105,7 @@ class Trainer:
                               f"{cfg.log_every}. Fix: e.g. curriculum.judge_every={cfg.log_every}.")
         self.score_losses: deque[torch.Tensor] = deque(maxlen=score_window)  # what the curriculum judges
         self.val_losses: list[float] = []
+        self.val_bits_per_byte: float | None = None  # the last validation's
         self.skipped_steps = 0  # updates skipped for a non-finite gradient, in all
         self.bad_in_a_row = 0
         self.spikes = SpikeMeter(cfg.spike_window or 5 * self.judge_every)
@@ -290,8 +294,11 @@ class Trainer:
         self.callbacks.on_validation_start(self)
         self.model.eval()
         totals = torch.zeros(3, device=self.device)  # loss sum, share sum, batches
+        targets, target_bytes = 0, 0  # over every rank's batches: each rank counts them all, on the host
         batches = val_batches(self.data.val, self.cfg.batch_size, self.model.cfg.seq_len, self.cfg.val_batches)
         for i, (x, y) in enumerate(batches):
+            if self.token_bytes is not None:
+                targets, target_bytes = targets + y.numel(), target_bytes + int(self.token_bytes[y].sum())
             if i % self.dist.world_size != self.dist.rank:  # ranks share the fixed val windows
                 continue
             with self.autocast:
@@ -300,8 +307,11 @@ class Trainer:
         loss_sum, share_sum, n = self.dist.sum(totals).tolist()
         val_loss = loss_sum / n
         self.val_losses.append(val_loss)
+        # every batch holds as many targets, so val_loss x targets is the nats of them all
+        bits_per_byte = val_loss * targets / (math.log(2) * target_bytes) if target_bytes else None
+        self.val_bits_per_byte = bits_per_byte
         result = ValResult(step=self.step, tokens=self.tokens_at(self.step), val_loss=val_loss,
-                           freq_share=share_sum / n)
+                           freq_share=share_sum / n, bits_per_byte=bits_per_byte)
         self.trackers.on_val(result)
         self.callbacks.on_validation_end(self, result)
         return val_loss
@@ -319,6 +329,7 @@ class Trainer:
             "step": self.step,
             "final_val_loss": self.val_losses[-1] if self.val_losses else math.nan,
             "best_val_loss": min(self.val_losses) if self.val_losses else math.nan,
+            "final_val_bits_per_byte": self.val_bits_per_byte,
             "final_cutoff": self.curriculum.cutoff,
             "unlock_steps": [e["step"] for e in unlocks],
             "steps_to_full_resolution": full[0] if full else (0 if self.curriculum.finished else None),

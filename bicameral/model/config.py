@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass
 
+from bicameral.data.tokenizer import ByteTokenizer
+
 
 @dataclass
 class ModelConfig:
     arch: str = "bicameral"  # bicameral | transformer (the baseline) | freq_only | time_only (ablations)
-    vocab_size: int = 256  # bytes: any UTF-8 text, no vocab files
+    vocab_size: int | None = None  # null: the data's (a run sets it from its dataset; bytes, 256, for the default)
     seq_len: int = 128  # 65 bins, levels [16, 32, 64, 65]; a longer context costs CPU time the loss does not repay
     d_model: int = 128
     n_layers: int = 4
@@ -19,6 +21,10 @@ class ModelConfig:
     time_impl: str = "auto"  # auto | blocked (reference, SDPA on window blocks) | flex (flex_attention)
     mlp_ratio: int = 4
     dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.vocab_size is None:  # a model built outside a run, with no data to follow, reads bytes
+            self.vocab_size = ByteTokenizer.vocab_size
 
     @property
     def n_bins(self) -> int:

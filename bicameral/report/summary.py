@@ -11,7 +11,7 @@ from pathlib import Path
 from bicameral.report.names import PRESET_KEY, override_key, sweep_id
 from bicameral.report.runs import BASELINE_CURRICULUM, Run
 
-VARIANT_METRICS = ("final_val_loss", "best_val_loss", "lr_area", "tokens", "steps_to_target",
+VARIANT_METRICS = ("final_val_loss", "best_val_loss", "final_val_bits_per_byte", "lr_area", "tokens", "steps_to_target",
                    "steps_to_full_resolution", "mean_spike", "mean_recovery_steps", "wall_time_s")
 MIN_SEEDS_FOR_SPREAD = 3  # a sample std of two values says almost nothing; they are shown as they are
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}([_T ]\d{2}-\d{2}-\d{2}(-\d+)?)?$|^\d{2}-\d{2}-\d{2}(-\d+)?$")
@@ -71,6 +71,9 @@ def summarize_run(run: Run, target_loss: float) -> dict:
         "tokens": run.tokens,
         "final_val_loss": number(finish.get("final_val_loss", val_losses[-1] if val_losses else None)),
         "best_val_loss": number(finish.get("best_val_loss", min(val_losses) if val_losses else None)),
+        # per byte of the val text: the one loss that compares across tokenizers
+        "final_val_bits_per_byte": number(finish.get("final_val_bits_per_byte",
+                                                     run.val[-1].get("bits_per_byte") if run.val else None)),
         "lr_area": number(run.lr_area),
         "restart_steps": run.restart_steps,
         "unlock_steps": [u["step"] for u in run.unlocks],

@@ -85,15 +85,18 @@ def format_unlock(u: dict) -> str:
 def run_table(summaries: list[dict], target_loss: float) -> tuple[list[str], list[list[str]]]:
     """One row per run; one column per unlock, as many as the run with the most."""
     n_unlocks = max((len(s["unlocks"]) for s in summaries), default=0)
-    headers = ["run", "status", "final val", "best val", "LR area", f"loss<={target_loss:g} at", "wall (s)",
+    with_bits = any(s.get("final_val_bits_per_byte") is not None for s in summaries)  # runs on tokenized data
+    bits = ["bits/byte"] if with_bits else []
+    headers = ["run", "status", "final val", "best val", *bits, "LR area", f"loss<={target_loss:g} at", "wall (s)",
                *[f"unlock {i + 1}" for i in range(n_unlocks)]]
     rows = []
     for s in summaries:
         unlocks = [format_unlock(u) for u in s["unlocks"]]
         target = DASH if s["steps_to_target"] is None else (
             f"{s['steps_to_target']} ({format_tokens(s['tokens_to_target'])})")
+        bits = [format_value(s["final_val_bits_per_byte"], 3)] if with_bits else []
         rows.append([s["label"], s["status"], format_value(s["final_val_loss"], 3), format_value(s["best_val_loss"], 3),
-                     format_value(s["lr_area"], 1), target, format_value(s["wall_time_s"], 0), *unlocks,
+                     *bits, format_value(s["lr_area"], 1), target, format_value(s["wall_time_s"], 0), *unlocks,
                      *[DASH] * (n_unlocks - len(unlocks))])
     return headers, rows
 
@@ -105,7 +108,9 @@ def variant_name(variant: str, same: dict[str, list[str]]) -> str:
 
 def variant_table(variants: list[dict], target_loss: float, same: dict[str, list[str]]) -> tuple[list, list]:
     """One row per variant (identical ones collapsed): how many of its runs finished, and their numbers."""
-    headers = ["variant", "n", "final val", "best val", "LR area", "tokens", f"steps to loss<={target_loss:g}",
+    with_bits = any(v.get("final_val_bits_per_byte") for v in variants)
+    bits = ["bits/byte"] if with_bits else []
+    headers = ["variant", "n", "final val", "best val", *bits, "LR area", "tokens", f"steps to loss<={target_loss:g}",
                "steps to full res", "spike", "recovery (steps)", "recovered", "wall (s)"]
     rows = []
     for v in variants:
@@ -115,7 +120,9 @@ def variant_table(variants: list[dict], target_loss: float, same: dict[str, list
         recovered = f"{v['unlocks_recovered']}/{v['unlocks_measured']}" if v["unlocks_measured"] else DASH
         tokens = v["tokens"]
         rows.append([variant_name(v["variant"], same), f"{n}/{v['runs']}", format_stat(v["final_val_loss"], n, 3),
-                     format_stat(v["best_val_loss"], n, 3), format_stat(v["lr_area"], n, 1),
+                     format_stat(v["best_val_loss"], n, 3),
+                     *([format_stat(v["final_val_bits_per_byte"], n, 3)] if with_bits else []),
+                     format_stat(v["lr_area"], n, 1),
                      format_tokens(round(tokens["mean"])) if tokens else DASH,
                      format_stat(v["steps_to_target"], n, None), format_stat(v["steps_to_full_resolution"], n, None),
                      format_stat(v["mean_spike"], n, 3, sign=True), format_stat(v["mean_recovery_steps"], n, None),

@@ -17,7 +17,8 @@ from bicameral.report.summary import pick_baseline, summarize_run, summarize_unl
 from bicameral.report.tables import report_text
 
 FIGURE_FORMATS = ("png", "pdf", "svg")  # the PNG for a screen, the PDF and SVG for a paper draft
-RUN_COLUMNS = ("variant", "seed", "status", "final_val_loss", "best_val_loss", "lr_area", "unlock_steps",
+RUN_COLUMNS = ("variant", "seed", "status", "final_val_loss", "best_val_loss", "final_val_bits_per_byte",
+               "lr_area", "unlock_steps",
                "restart_steps", "tokens", "wall_time_s", "label", "yoked_to", "path")
 
 

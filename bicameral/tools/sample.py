@@ -2,11 +2,13 @@
 (python -m bicameral.tools.sample in a checkout)."""
 
 import argparse
+from pathlib import Path
 
 import torch
 
-from bicameral.checkpoint.format import load_checkpoint
-from bicameral.data.tokenizer import ByteTokenizer
+from bicameral.checkpoint.format import CheckpointError, load_checkpoint
+from bicameral.data.corpus import CorpusError
+from bicameral.data.tokenizer import load_tokenizer
 from bicameral.engine.device import pick_device
 from bicameral.model.config import ModelConfig
 from bicameral.model.lm import LanguageModel
@@ -18,6 +20,20 @@ def load_model(state: dict, device: torch.device) -> LanguageModel:
     model = LanguageModel(ModelConfig(**state["config"]["model"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval()
+
+
+def checkpoint_tokenizer(state: dict, checkpoint: str | Path):
+    """The tokenizer that decodes a checkpoint's ids: bytes, or the tokenizer.json its run dir keeps, checked
+    against the hash the checkpoint records. Only a bare file name beside the checkpoint is ever read."""
+    entry = state.get("tokenizer", {"kind": "bytes"})  # checkpoints from before tokenizers were all bytes
+    if entry is None:
+        raise CorpusError(f"{checkpoint} was trained on shards that name no tokenizer, so its ids cannot be decoded. "
+                          "Fix: train with data.tokenizer=PATH/tokenizer.json.")
+    name = entry.get("file")
+    if name is not None and (not isinstance(name, str) or Path(name).name != name):
+        raise CheckpointError(f"{checkpoint} names tokenizer file {name!r}, not a file beside it. "
+                              "Fix: use a checkpoint written by bicameral-train.")
+    return load_tokenizer(entry, Path(checkpoint).parent)
 
 
 @torch.no_grad()
@@ -44,7 +60,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(prog=program("bicameral.tools.sample"), description=__doc__)
     parser.add_argument("checkpoint")
     parser.add_argument("--prompt", default="\n")
-    parser.add_argument("--tokens", type=positive_int, default=300, help="bytes to generate")
+    parser.add_argument("--tokens", type=positive_int, default=300,
+                        help="tokens to generate (bytes in a byte-level run)")
     parser.add_argument("--temperature", type=non_negative_float, default=0.8, help="0 = greedy")
     parser.add_argument("--top-k", type=positive_int, default=40)
     parser.add_argument("--samples", type=positive_int, default=1)
@@ -53,8 +70,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     args = parser.parse_args(argv)
 
     device = pick_device(args.device, key="--device")
-    model = load_model(load_checkpoint(args.checkpoint), device)
-    tokenizer = ByteTokenizer()
+    state = load_checkpoint(args.checkpoint)
+    model = load_model(state, device)
+    tokenizer = checkpoint_tokenizer(state, args.checkpoint)
     prompt = torch.tensor(tokenizer.encode(args.prompt), dtype=torch.long, device=device).repeat(args.samples, 1)
     generator = torch.Generator().manual_seed(args.seed)
     out = generate(model, prompt, args.tokens, args.temperature, args.top_k, generator)

@@ -26,8 +26,7 @@ from hydra import compose, initialize_config_module
 import bicameral.engine.run
 from bicameral.callbacks import Callback
 from bicameral.config import register_configs
-from bicameral.data.batches import split_tokens
-from bicameral.data.corpus import load_corpus
+from bicameral.engine.build import build_data
 from bicameral.engine.events import ValResult
 
 # The optimizer and LR schedule of the peer recipe, in the engine's config keys. Kept in one place:
@@ -76,11 +75,10 @@ def compose_config(extra: list[str]):
 
 def held_out_tokens(cfg, n_tokens: int) -> torch.Tensor:
     """The first n_tokens + 1 tokens of the val split: the same for every model, whatever its seq_len."""
-    data = split_tokens(load_corpus(cfg.data.source, cfg.data.path, cfg.data.cache_dir), cfg.data.val_fraction,
-                        cfg.model.seq_len, cfg.data.source)
+    data = build_data(cfg.data, cfg.model.seq_len)
     if len(data.val) < n_tokens + 1:
         raise ValueError(f"--val-tokens {n_tokens} exceeds the {len(data.val) - 1} held-out tokens. Fix: fewer.")
-    return data.val[: n_tokens + 1].long()
+    return data.val.head(n_tokens + 1)
 
 
 @torch.no_grad()

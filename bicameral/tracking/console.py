@@ -26,7 +26,8 @@ class ConsoleTracker(Tracker):
                  f"lr={format_lr(stats.lr)} cutoff={stats.cutoff}  {progress(stats, self.total_steps)}")
 
     def on_val(self, result: ValResult) -> None:
-        log.info(f"  val_loss={result.val_loss:.3f} (step {result.step})")
+        bits = f" bits/byte={result.bits_per_byte:.3f}" if result.bits_per_byte is not None else ""
+        log.info(f"  val_loss={result.val_loss:.3f}{bits} (step {result.step})")
         log.info(hemisphere_line(result.freq_share))
 
     def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:

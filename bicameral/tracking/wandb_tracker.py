@@ -76,7 +76,8 @@ class WandbTracker(Tracker):
                      step=stats.step)
 
     def on_val(self, result: ValResult) -> None:
-        self.run.log({"val/loss": result.val_loss, "val/freq_share": result.freq_share}
+        bits = {"val/bits_per_byte": result.bits_per_byte} if result.bits_per_byte is not None else {}
+        self.run.log({"val/loss": result.val_loss, "val/freq_share": result.freq_share} | bits
                      | self._axes(result.step, result.tokens), step=result.step)
 
     def on_unlock(self, event: UnlockEvent, stats: TrainStats) -> None:

@@ -10,6 +10,7 @@ import torch
 
 from bicameral.checkpoint.format import load_checkpoint
 from bicameral.curriculum import default_levels
+from bicameral.data.streams import InMemoryTokens
 from bicameral.engine.run import train
 from bicameral.model.config import ModelConfig
 from bicameral.model.lm import LanguageModel
@@ -136,13 +137,15 @@ def test_evaluation_scores_the_whole_text_by_default():
     torch.manual_seed(0)
     model = LanguageModel(CFG).eval()
     tokens = torch.randint(0, 256, (500,), dtype=torch.uint8)
-    batches = list(evaluate.whole_text_batches(tokens, 3, 64))
+    batches = list(evaluate.whole_text_batches(InMemoryTokens(tokens), 3, 64))
     assert [len(x) for x, _ in batches] == [3, 3, 1]
     assert torch.equal(batches[0][0][1], tokens[64:128].long()) and torch.equal(batches[0][1][1], tokens[65:129].long())
     with torch.no_grad():
         one_by_one = [model(tokens[s:s + 64][None].long(), tokens[s + 1:s + 65][None].long()).loss.item()
                       for s in range(0, 448, 64)]
-    assert evaluate.loss_per_byte(model, tokens, 3, None) == pytest.approx(sum(one_by_one) / 7, rel=1e-6)
+    scored = evaluate.score(model, InMemoryTokens(tokens), torch.ones(256, dtype=torch.long), 3, None)
+    assert scored.nats_per_token == pytest.approx(sum(one_by_one) / 7, rel=1e-6)
+    assert scored.targets == scored.bytes == 7 * 64
 
 
 def test_evaluation_never_follows_paths_in_the_checkpoint(trained, tmp_path):
@@ -162,7 +165,7 @@ def test_evaluation_never_follows_paths_in_the_checkpoint(trained, tmp_path):
 
     fifo = tmp_path / "corpus.fifo"
     os.mkfifo(fifo)
-    state["config"]["data"] = {**state["config"]["data"], "source": "text_file", "path": str(fifo)}
+    state["config"]["data"] = {"_target_": "bicameral.data.TextFile", "path": str(fifo), "val_fraction": 0.05}
     save_checkpoint(state, tmp_path / "fifo.pt")
     results = evaluate.evaluate(str(tmp_path / "fifo.pt"), batch_size=4, n_batches=1)
     assert set(results) == {"python-docs"}  # and it returned: the FIFO was never opened

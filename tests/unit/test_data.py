@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from bicameral.data.batches import TrainBatches, split_tokens, val_batches
+from bicameral.data.batches import TrainBatches, val_batches
 from bicameral.data.corpus import (
     CorpusError,
     shakespeare_markdown_to_text,
     shakespeare_tokens,
     text_file_tokens,
 )
+from bicameral.data.datasets import InMemoryDataset
+from bicameral.data.streams import InMemoryTokens
 from bicameral.data.tokenizer import ByteTokenizer
 
 
@@ -73,19 +75,19 @@ def test_text_folder_reads_every_text_file(tmp_path):
 
 def test_too_short_corpus_names_the_fix():
     with pytest.raises(CorpusError, match="too short for seq_len=64"):
-        split_tokens(np.zeros(100, dtype=np.uint8), 0.1, seq_len=64, name="tiny.txt")
+        InMemoryDataset("tiny.txt", np.zeros(100, dtype=np.uint8), 0.1, seq_len=64)
 
 
 def test_split_is_deterministic_and_disjoint():
     tokens = np.arange(1000, dtype=np.int64).astype(np.uint8)
-    a, b = split_tokens(tokens, 0.1, 16, "x"), split_tokens(tokens, 0.1, 16, "x")
-    assert torch.equal(a.train, b.train) and torch.equal(a.val, b.val)
+    a, b = InMemoryDataset("x", tokens, 0.1, 16), InMemoryDataset("x", tokens, 0.1, 16)
+    assert torch.equal(a.train.tokens, b.train.tokens) and torch.equal(a.val.tokens, b.val.tokens)
     assert len(a.train) + len(a.val) == 1000 and len(a.val) == 100
 
 
 def test_train_batches_are_next_token_pairs_and_resume_exactly():
     tokens = torch.arange(500) % 256
-    batches = TrainBatches(tokens.to(torch.uint8), batch_size=4, seq_len=32, seed=0)
+    batches = TrainBatches(InMemoryTokens(tokens.to(torch.uint8)), batch_size=4, seq_len=32, seed=0)
     x, y = batches.next()
     assert x.shape == y.shape == (4, 32) and x.dtype == torch.int64
     assert torch.equal(x[:, 1:], y[:, :-1])
@@ -97,7 +99,7 @@ def test_train_batches_are_next_token_pairs_and_resume_exactly():
 
 
 def test_val_batches_are_fixed():
-    tokens = (torch.arange(5000) % 251).to(torch.uint8)
+    tokens = InMemoryTokens((torch.arange(5000) % 251).to(torch.uint8))
     first = [x for x, _ in val_batches(tokens, 4, 32, 3)]
     again = [x for x, _ in val_batches(tokens, 4, 32, 3)]
     assert len(first) == 3 and all(torch.equal(a, b) for a, b in zip(first, again))

@@ -8,13 +8,13 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from bicameral.config import DataConfig, TrainerConfig
+from bicameral.config import TrainerConfig
 from bicameral.model.config import ModelConfig
 from bicameral.schemas import BUILT_IN, ENGINE_PASSES, signature_schema
 from tests.conftest import ROOT, compose_config
 
 CONF = ROOT / "conf"
-BASES = {"base_data": DataConfig, "base_model": ModelConfig, "base_trainer": TrainerConfig}
+BASES = {"base_model": ModelConfig, "base_trainer": TrainerConfig}
 HYDRA_KEYS = {"defaults", "_target_", "_partial_"}
 OPTIONS = sorted(p.relative_to(CONF) for group in ("data", "model", "trainer", "curriculum", "optimizer",
                                                    "schedule", "trackers") for p in (CONF / group).glob("*.yaml"))

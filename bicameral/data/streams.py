@@ -1,0 +1,71 @@
+"""Token streams: one split of a corpus as a single sequence of token ids, in RAM or memory-mapped across shards.
+
+A batch reads only its windows: a sharded stream never loads a shard whole, so memory stays flat whatever the
+corpus's size, and every rank samples its own windows from the same files.
+"""
+
+import numpy as np
+import torch
+
+
+class TokenStream:
+    """A split's token ids, indexed 0..len-1 across however many arrays hold them."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def windows(self, starts: torch.Tensor, length: int) -> torch.Tensor:
+        """The `length` tokens from each start: (B, length) int64."""
+        raise NotImplementedError
+
+    def head(self, n: int) -> torch.Tensor:
+        """The first n tokens: (n,) int64."""
+        return self.windows(torch.zeros(1, dtype=torch.long), n)[0]
+
+    def max_id(self, n_windows: int = 64, length: int = 4096) -> int:
+        """The largest id in `n_windows` evenly spaced windows: a cheap check that ids fit the vocabulary."""
+        length = min(length, len(self))
+        starts = torch.linspace(0, len(self) - length, n_windows).long()
+        return int(self.windows(starts, length).max())
+
+
+class InMemoryTokens(TokenStream):
+    """A split held as one tensor (the embedded corpus, a text file): small enough to load whole."""
+
+    def __init__(self, tokens: torch.Tensor):
+        self.tokens = tokens  # (N,) uint8 or wider
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def windows(self, starts: torch.Tensor, length: int) -> torch.Tensor:
+        idx = starts[:, None] + torch.arange(length)  # (B, length)
+        return self.tokens[idx].long()
+
+    def max_id(self, n_windows: int = 64, length: int = 4096) -> int:
+        return int(self.tokens.max())
+
+
+class ShardedTokens(TokenStream):
+    """A split spread over memory-mapped shards, read as one sequence; a window may span two shards."""
+
+    def __init__(self, shards: list[np.ndarray]):
+        self.shards = shards  # each (N_i,) np.memmap
+        self.starts = np.cumsum([0] + [len(s) for s in shards])  # (S+1,) first global index of each shard
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        """Tokens start..start+length-1, across shard boundaries."""
+        pieces, shard = [], int(np.searchsorted(self.starts, start, side="right")) - 1
+        while length > 0:
+            local = start - int(self.starts[shard])
+            piece = self.shards[shard][local:local + length]
+            pieces.append(piece)
+            start, length, shard = start + len(piece), length - len(piece), shard + 1
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def windows(self, starts: torch.Tensor, length: int) -> torch.Tensor:
+        rows = np.stack([self.read(int(s), length) for s in starts])  # (B, length), copied out of the maps
+        return torch.from_numpy(rows.astype(np.int64))
