@@ -151,6 +151,10 @@ def build_component(node: DictConfig, key: str, base: type, *args, **runtime):
                 f"{name} does not take {', '.join(f'{key}.{k}' for k in rejected)}. Fix: drop them with {drop}, "
                 f"or set {key}=<a config for {name}>."
             )
+    unset = [k for k in node if k not in HYDRA_KEYS and OmegaConf.is_missing(node, k)]
+    if unset:
+        raise ConfigError(f"{key}={name} needs {', '.join(f'{key}.{k}' for k in unset)}. "
+                          f"Fix: add {' '.join(f'{key}.{k}=<value>' for k in unset)}.")
     check_types(node, key, target)
     try:
         factory = instantiate(node, _partial_=True, _convert_="all")
