@@ -2,7 +2,7 @@
 
 import torch
 
-from bicameral.data.streams import TokenStream
+from bicameral.data.streams import TokenStream, evenly_spaced
 
 
 def windows(tokens: TokenStream, starts: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,6 +33,6 @@ class TrainBatches:
 def val_batches(tokens: TokenStream, batch_size: int, seq_len: int, n_batches: int):
     """The same evenly spaced windows every time, so val losses compare across steps and runs."""
     n = batch_size * n_batches
-    starts = torch.linspace(0, len(tokens) - seq_len - 1, n).long()
+    starts = evenly_spaced(len(tokens) - seq_len - 1, n)
     for chunk in starts.split(batch_size):
         yield windows(tokens, chunk, seq_len)

@@ -8,6 +8,14 @@ import numpy as np
 import torch
 
 
+def evenly_spaced(high: int, n: int) -> torch.Tensor:
+    """n positions from 0 to high inclusive, evenly spaced: (n,) int64. Validation windows have always been
+    placed by a float32 linspace, which is exact below 2**24 but rounds past `high` in a billion-token split;
+    float64 there."""
+    dtype = torch.float32 if high < 2**24 else torch.float64
+    return torch.linspace(0, high, n, dtype=dtype).long()
+
+
 class TokenStream:
     """A split's token ids, indexed 0..len-1 across however many arrays hold them."""
 
@@ -25,7 +33,7 @@ class TokenStream:
     def max_id(self, n_windows: int = 64, length: int = 4096) -> int:
         """The largest id in `n_windows` evenly spaced windows: a cheap check that ids fit the vocabulary."""
         length = min(length, len(self))
-        starts = torch.linspace(0, len(self) - length, n_windows).long()
+        starts = evenly_spaced(len(self) - length, n_windows)
         return int(self.windows(starts, length).max())
 
 
@@ -58,6 +66,8 @@ class ShardedTokens(TokenStream):
 
     def read(self, start: int, length: int) -> np.ndarray:
         """Tokens start..start+length-1, across shard boundaries."""
+        if not 0 <= start <= len(self) - length:
+            raise IndexError(f"tokens {start}..{start + length - 1} are outside 0..{len(self) - 1}")
         pieces, shard = [], int(np.searchsorted(self.starts, start, side="right")) - 1
         while length > 0:
             local = start - int(self.starts[shard])

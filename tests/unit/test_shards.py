@@ -140,3 +140,14 @@ def test_a_bad_shard_folder_fails_in_one_line_naming_the_fix(tmp_path, case):
         TokenShards(64, str(folder), vocab_size=256 if case in ("partial token", "bad magic", "bad version",
                                                                 "truncated llm.c") else None)
     assert "\n" not in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_validation_windows_stay_inside_a_billion_token_split():
+    """float32 would place the last of them past the end of the split; the windows are where they always were
+    below 2**24 tokens."""
+    from bicameral.data.streams import evenly_spaced
+
+    high = 1_073_741_823 - 129
+    assert int(torch.linspace(0, high, 64).long().max()) > high  # float32 rounds past the end
+    assert int(evenly_spaced(high, 64).max()) == high
+    assert torch.equal(evenly_spaced(241_234, 64), torch.linspace(0, 241_234, 64).long())
