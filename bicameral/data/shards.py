@@ -14,7 +14,7 @@ import numpy as np
 
 from bicameral.data import shard_format as fmt
 from bicameral.data.corpus import CorpusError
-from bicameral.data.streams import ShardedTokens
+from bicameral.data.streams import MappedShard, ShardedTokens
 
 FORMATS = ("auto", "bicameral", "nanogpt", "llmc")
 FINGERPRINT_BYTES = 1 << 16  # of a foreign shard, hashed at each end (with its size): hashing it whole takes minutes
@@ -71,7 +71,7 @@ def read_magic(path: Path) -> int | None:
     return int(np.frombuffer(head, dtype="<i4")[0]) if len(head) == 4 else None
 
 
-def mapped(path: Path, dtype, offset: int = 0) -> np.ndarray:
+def mapped(path: Path, dtype, offset: int = 0) -> MappedShard:
     """A read-only map of the tokens in `path` after `offset` bytes; a size that is not whole tokens fails."""
     itemsize = np.dtype(dtype).itemsize
     body = path.stat().st_size - offset
@@ -81,7 +81,7 @@ def mapped(path: Path, dtype, offset: int = 0) -> np.ndarray:
                           "Fix: prepare it again.")
     if body == 0:
         raise CorpusError(f"Shard {path} holds no tokens. Fix: remove it, or prepare the corpus again.")
-    return np.memmap(path, dtype=np.dtype(dtype).newbyteorder("<"), mode="r", offset=offset)
+    return MappedShard(path, dtype, offset)
 
 
 def sampled_fingerprint(paths: list[Path]) -> str:

@@ -1,8 +1,12 @@
 """Token streams: one split of a corpus as a single sequence of token ids, in RAM or memory-mapped across shards.
 
-A batch reads only its windows: a sharded stream never loads a shard whole, so memory stays flat whatever the
-corpus's size, and every rank samples its own windows from the same files.
+A batch reads only its windows: a sharded stream never loads a shard whole, and every rank samples its own
+windows from the same files. Memory stays flat whatever the corpus's size: a window's pages are read without
+readahead and unmapped once copied (they stay in the page cache, shared, but leave the process's RSS).
 """
+
+import mmap
+import os
 
 import numpy as np
 import torch
@@ -54,11 +58,33 @@ class InMemoryTokens(TokenStream):
         return int(self.tokens.max())
 
 
-class ShardedTokens(TokenStream):
-    """A split spread over memory-mapped shards, read as one sequence; a window may span two shards."""
+class MappedShard:
+    """One shard file's tokens, memory-mapped read-only after `offset` header bytes."""
 
-    def __init__(self, shards: list[np.ndarray]):
-        self.shards = shards  # each (N_i,) np.memmap
+    def __init__(self, path: str | os.PathLike, dtype, offset: int = 0):
+        with open(path, "rb") as f:
+            self.map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.map.madvise(mmap.MADV_RANDOM)  # a window is a page or two: readahead would map megabytes
+        self.offset, self.dtype = offset, np.dtype(dtype).newbyteorder("<")
+        self.tokens = np.frombuffer(self.map, dtype=self.dtype, offset=offset)  # (N,), no copy
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, span: slice) -> np.ndarray:
+        """A copy of tokens[span], its pages unmapped from this process once read."""
+        first, stop, _ = span.indices(len(self.tokens))
+        window = self.tokens[first:stop].copy()
+        begin = (self.offset + first * self.dtype.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
+        self.map.madvise(mmap.MADV_DONTNEED, begin, self.offset + stop * self.dtype.itemsize - begin)
+        return window
+
+
+class ShardedTokens(TokenStream):
+    """A split spread over shards, read as one sequence; a window may span two shards."""
+
+    def __init__(self, shards: list):
+        self.shards = shards  # each (N_i,) tokens: a MappedShard, or any array
         self.starts = np.cumsum([0] + [len(s) for s in shards])  # (S+1,) first global index of each shard
 
     def __len__(self) -> int:

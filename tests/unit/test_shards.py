@@ -57,7 +57,7 @@ def test_llmc_shards_are_read_after_their_header_in_both_versions(tmp_path):
     data = TokenShards(64, str(tmp_path), vocab_size=256)
     assert data.format == "llmc" and len(data.train) == 3000 and len(data.val) == 400
     assert torch.equal(data.train.windows(torch.tensor([1990]), 20)[0], torch.from_numpy(ramp(20, start=1990)))
-    assert data.val.shards[0].dtype == np.dtype("<u4")
+    assert data.val.shards[0].dtype == np.dtype("<u4")  # version 2: uint32 ids
 
 
 def test_the_fingerprint_follows_the_content(tmp_path):
