@@ -1,6 +1,7 @@
 """The engine end to end: the real CLI in a subprocess, exact resume, checkpoints, W&B offline."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,12 @@ def test_train_py_learns_unlocks_and_records_everything(tmp_path, corpus_cache):
     assert run.config["curriculum"]["_target_"] == "bicameral.curriculum.Achievement"
     assert "curriculum=achievement" in run.tags
     assert run.summary["unlock_steps"] == [e["step"] for e in unlocks]
+    # bits per byte beside every val loss (bytes: nats per token over ln 2), in the JSONL and in W&B
+    vals = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "val"]
+    assert [r["bits_per_byte"] for r in vals] == pytest.approx([r["val_loss"] / math.log(2) for r in vals])
+    assert [row["val/bits_per_byte"] for row in run.history if "val/bits_per_byte" in row] == pytest.approx(
+        [r["bits_per_byte"] for r in vals])
+    assert f"bits/byte={vals[-1]['bits_per_byte']:.3f}" in out
 
 
 @pytest.mark.parametrize(

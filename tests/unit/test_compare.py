@@ -453,3 +453,20 @@ def test_reading_results_never_imports_the_code_a_config_names(tmp_path, monkeyp
     [run] = load_runs(tmp_path / "run")
     write_report([run], tmp_path / "run", tmp_path / "out")
     assert run.curriculum == "trap" and not (tmp_path / "RAN").exists() and "booby_trap" not in sys.modules
+
+
+def test_bits_per_byte_show_only_where_runs_measured_them(tmp_path):
+    """Runs on tokenized data record bits per byte with each val loss: the tables and runs.csv carry them; a
+    sweep of runs from before shows no empty column."""
+    root = tmp_path / "sweep"
+    root.mkdir()
+    for seed, bits in ((0, 2.5), (1, 2.7), (2, 2.6)):
+        overrides = ["curriculum=none", f"seed={seed}"]
+        job = root / ",".join(overrides)
+        write_job(job, overrides, config("none", seed), losses=[3.0, 2.0], vals={20: 2.0},
+                  finish={"final_val_loss": 2.0, "best_val_loss": 2.0, "final_val_bits_per_byte": bits})
+    report = build_report(load_runs(root), root)
+    text = report_text(report)
+    assert table_row(text, "seed=1")[4] == "2.700" and table_row(text, "(base config)")[4] == "2.600 ± 0.100"
+    assert [s["final_val_bits_per_byte"] for s in report["runs"]] == [2.5, 2.7, 2.6]
+    assert "bits/byte" not in report_text(build_report(load_runs(write_sweep(tmp_path / "old")), tmp_path / "old"))
