@@ -97,12 +97,12 @@ def log_to_wandb(sweep_dir: Path, report: dict, settings) -> None:
         for name in REPORT_FILES:
             artifact.add_file(str(sweep_dir / name))
         run.log_artifact(artifact)
-        rows = [[v["variant"], v["finished"], v["runs"], *(stat_mean(v[m]) for m in
-                 ("final_val_loss", "best_val_loss", "lr_area", "mean_spike", "mean_recovery_steps"))]
+        metrics = ("final_val_loss", "best_val_loss", "final_val_bits_per_byte", "lr_area", "mean_spike",
+                   "mean_recovery_steps")
+        rows = [[v["variant"], v["finished"], v["runs"], *(stat_mean(v[m]) for m in metrics)]
                 for v in report["variants"]]
         run.log({"comparison": wandb.Image(str(sweep_dir / "comparison.png")),
-                 "variants": wandb.Table(columns=["variant", "finished", "runs", "final_val_loss", "best_val_loss",
-                                                  "lr_area", "mean_spike", "mean_recovery_steps"], data=rows),
+                 "variants": wandb.Table(columns=["variant", "finished", "runs", *metrics], data=rows),
                  "paired": wandb.Table(columns=PAIRED_COLUMNS, data=paired_rows(report))})
     finally:
         run.finish()
