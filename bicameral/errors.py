@@ -10,6 +10,10 @@ class BicameralError(Exception):
     """Base of every error a user can fix by changing the command, config, corpus or checkpoint."""
 
 
+class CorpusError(BicameralError, ValueError):
+    """A corpus, shard folder or tokenizer that cannot be used; the message names the path and the fix."""
+
+
 class ConfigError(BicameralError, ValueError):
     """A config value that cannot work; the message names the key and the fix."""
 

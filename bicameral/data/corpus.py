@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bicameral.data.tokenizer import ByteTokenizer
-from bicameral.errors import BicameralError
+from bicameral.errors import CorpusError
 from bicameral.files import written_atomically
 
 log = logging.getLogger("bicameral")
@@ -23,10 +23,6 @@ log = logging.getLogger("bicameral")
 CONVERTER_VERSION = 1  # bump when shakespeare_markdown_to_text changes, to invalidate caches
 CHECKSUM_BYTES = 20  # a cache file (.tok) is the uint8 tokens, then their sha1: corruption is caught
 TEXT_SUFFIXES = {".txt", ".md", ".text", ".rst", ".py", ".csv", ".json", ".html", ".tex"}
-
-
-class CorpusError(BicameralError, ValueError):
-    """A corpus that cannot be trained on; the message names the path and the fix."""
 
 
 # ---------------------------------------------------------------------------------------------

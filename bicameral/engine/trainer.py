@@ -355,6 +355,7 @@ class Trainer:
         return {
             "skips": {"total": self.skipped_steps, "in_a_row": self.bad_in_a_row},
             "lr_area": self.lr_area,
+            "val_bits_per_byte": self.val_bits_per_byte,
             "token_rates": [list(rate) for rate in self.token_rates],
             "windows": {"log": _floats(self.log_losses), "share": _floats(self.log_shares),
                         "score": _floats(self.score_losses), "val": list(self.val_losses)},
@@ -363,6 +364,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.skipped_steps, self.bad_in_a_row = state["skips"]["total"], state["skips"]["in_a_row"]
         self.lr_area = state.get("lr_area")  # checkpoints from before it was kept have none
+        self.val_bits_per_byte = state.get("val_bits_per_byte")
         self.token_rates = [tuple(rate) for rate in state.get("token_rates", [])]  # [] in older checkpoints
         windows = state["windows"]
         self.log_losses = _tensors(windows["log"], self.device)

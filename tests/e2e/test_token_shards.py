@@ -46,8 +46,9 @@ def test_a_shard_run_resumes_exactly(tmp_path, shakespeare_shards):
     ours, _ = shakespeare_shards
     data = ("data=tokens", f"data.path={ours}", "trainer.steps_per_epoch=30", "trainer.ckpt_every=10")
     train(micro_config(*data), tmp_path / "whole")
-    train(micro_config(*data, "trainer.stop_at=10"), tmp_path / "resumed")
-    train(micro_config(*data), tmp_path / "resumed")
+    stopped = train(micro_config(*data), tmp_path / "resumed", stop_at=10)
+    resumed = train(micro_config(*data), tmp_path / "resumed")
+    assert (stopped["step"], resumed["step"]) == (10, 30)
     assert losses(tmp_path / "resumed") == losses(tmp_path / "whole")
 
 
