@@ -45,14 +45,14 @@ CHUNK_CHARS = 1 << 22  # text sent to a worker at a time
 
 def split_pieces(sources: list[Source], text_field: str, val_fraction: float,
                  total_bytes: int) -> Iterator[tuple[str, str, bool]]:
-    """(split, piece, starts a document) for every piece: pieces after the first (1 - val_fraction) of the
-    input's bytes are val."""
+    """(split, piece, starts a document) for every piece: the pieces that reach past the first (1 - val_fraction)
+    of the input's bytes are val (the piece across that line too, so val is never empty)."""
     boundary, seen = (1.0 - val_fraction) * total_bytes, 0
     for document in documents(sources, text_field):
         starts = not isinstance(document, DocumentPart)
         for piece in pieces(document):
-            yield ("val" if seen >= boundary else "train"), piece, starts
             seen += len(piece.encode("utf-8"))
+            yield ("val" if seen > boundary else "train"), piece, starts
             starts = False
 
 
@@ -281,6 +281,8 @@ def prepare(inputs: list[str], out: str | Path, tokenizer: str = "bytes", vocab_
     if tokenizer == "bpe":
         log(f"bicameral-prepare: learning a BPE of {vocab_size} ids from the train split ...")
     tok = make_tokenizer(tokenizer, vocab_size, train_texts())
+    if vocab_size is not None and tok.vocab_size < vocab_size:
+        log(f"bicameral-prepare: the train split gave {tok.vocab_size} ids, not {vocab_size}: it has no more merges")
     dtype = fmt.smallest_dtype(tok.vocab_size) if dtype == "auto" else dtype
     if tok.vocab_size - 1 > np.iinfo(fmt.DTYPES[dtype]).max:
         raise CorpusError(f"--dtype {dtype} cannot hold the ids of a {tok.vocab_size}-token vocabulary. "

@@ -32,7 +32,8 @@ def test_a_bpe_corpus_trains_resumes_samples_and_scores(tmp_path, bpe_shards):
     whole = train(micro_config(*data), tmp_path / "whole")
     train(micro_config(*data), tmp_path / "run", stop_at=10)
     resumed = train(micro_config(*data), tmp_path / "run")
-    assert losses(tmp_path / "run") == losses(tmp_path / "whole") and resumed["final_val_loss"] == whole["final_val_loss"]
+    assert losses(tmp_path / "run") == losses(tmp_path / "whole")
+    assert resumed["final_val_loss"] == whole["final_val_loss"]
 
     checkpoint = tmp_path / "run" / "checkpoint.pt"
     state = load_checkpoint(checkpoint)
