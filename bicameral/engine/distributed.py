@@ -1,4 +1,7 @@
-"""Data parallel training under torchrun: one process per GPU (or per CPU worker, with gloo).
+"""Data parallel training under torchrun or SLURM: one process per GPU (or per CPU worker, with gloo).
+
+torchrun exports RANK, WORLD_SIZE and LOCAL_RANK; SLURM's tasks (the submitit launcher's tasks_per_node and
+nodes, or srun) have only SLURM_* variables, from which torch's are exported first, so they form one group too.
 
 Every rank trains on its own batches; DDP averages the gradients, so weights stay identical.
 Every decision that must agree across ranks (the curriculum's score) is made on all-reduced
@@ -64,9 +67,28 @@ class Dist:
 SINGLE_PROCESS = Dist()
 
 
+def export_slurm_tasks() -> None:
+    """Several SLURM tasks and no torchrun: torch's variables (MASTER_ADDR/PORT from the job's first node and
+    its id, RANK, WORLD_SIZE, LOCAL_RANK) from SLURM's, as submitit's TorchDistributedEnvironment derives them."""
+    if "WORLD_SIZE" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return
+    os.environ.setdefault("SUBMITIT_EXECUTOR", "slurm")  # srun without the launcher: submitit asks which cluster
+    from submitit.helpers import TorchDistributedEnvironment
+
+    # a MASTER_PORT set by the job script is kept (submitit reads it); each rank picks its GPU by LOCAL_RANK
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+
+
+def process_rank() -> int:
+    """This process's rank before the group forms (0 when it is the only one): only rank 0 writes the run dir."""
+    export_slurm_tasks()
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(use_cuda: bool, timeout_s: float) -> Dist:
-    """Join the torchrun process group when launched by torchrun; a single process otherwise. A collective
+    """Join the process group of torchrun's or SLURM's processes; a single process otherwise. A collective
     that waits `timeout_s` for a rank that hung or died raises (torch's default would wait 30 minutes)."""
+    export_slurm_tasks()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return SINGLE_PROCESS

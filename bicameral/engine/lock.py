@@ -16,6 +16,7 @@ import socket
 import time
 from pathlib import Path
 
+from bicameral.engine.distributed import process_rank
 from bicameral.errors import BicameralError
 
 LOCK_NAME = "run.lock"
@@ -103,7 +104,7 @@ def holds_run_dir_lock(train):
 
     @functools.wraps(train)
     def locked(cfg, run_dir, *args, **kwargs):
-        if int(os.environ.get("RANK", "0")) != 0:  # torchrun's other ranks never write the run dir
+        if process_rank() != 0:  # the other ranks (torchrun's or SLURM's) never write the run dir
             return train(cfg, run_dir, *args, **kwargs)
         with RunDirLock(run_dir):
             return train(cfg, run_dir, *args, **kwargs)

@@ -3,6 +3,9 @@ adapters that give it to the run's RNGs and data order. `bicameral.checkpoint.Ch
 collects every component under its name and hands each its state back on resume.
 """
 
+import hashlib
+import logging
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -10,6 +13,8 @@ import torch
 from bicameral.data.batches import TrainBatches
 from bicameral.engine import rng
 from bicameral.engine.distributed import Dist
+
+log = logging.getLogger("bicameral")
 
 
 @runtime_checkable
@@ -33,17 +38,31 @@ class RandomState:
         rng.restore(state, self.device)
 
 
-class DataOrder:
-    """Each rank's training-batch order; every rank takes part in a save (the states are gathered)."""
+def derived_seed(seed: int, step: int, rank: int, world_size: int) -> int:
+    """A generator seed from the four numbers that place a rank's batches in a run."""
+    digest = hashlib.sha256(f"bicameral data order {seed} {step} {rank} {world_size}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # torch seeds are 63-bit
 
-    def __init__(self, batches: TrainBatches, dist: Dist):
-        self.batches, self.dist = batches, dist
+
+class DataOrder:
+    """Each rank's training-batch order; every rank takes part in a save (the states are gathered).
+
+    A resume on as many processes continues each rank's own order, draw for draw. On another number (a
+    preempted 4-GPU job back on 2), each rank's order is derived anew from (seed, step, rank, world size)."""
+
+    def __init__(self, batches: TrainBatches, dist: Dist, seed: int, step: Callable[[], int]):
+        self.batches, self.dist, self.seed, self.step = batches, dist, seed, step
 
     def state_dict(self) -> list[dict]:
         return self.dist.gather(self.batches.state_dict())  # one data order per rank
 
     def load_state_dict(self, state: list[dict]) -> None:
-        if len(state) != self.dist.world_size:
-            raise ValueError(f"checkpoint holds {len(state)} ranks' data order, this run has "
-                             f"{self.dist.world_size} processes")
-        self.batches.load_state_dict(state[self.dist.rank])
+        if len(state) == self.dist.world_size:
+            self.batches.load_state_dict(state[self.dist.rank])
+            return
+        step = self.step()
+        self.batches.generator.manual_seed(derived_seed(self.seed, step, self.dist.rank, self.dist.world_size))
+        if self.dist.is_main:
+            log.info(f"The checkpoint's data order is of {len(state)} processes and this run has "
+                     f"{self.dist.world_size}: each rank's order was derived anew from (seed, step {step}, rank, "
+                     "world size)")

@@ -110,8 +110,8 @@ class Trainer:
         self.bad_in_a_row = 0
         self.spikes = SpikeMeter(cfg.spike_window or 5 * self.judge_every)
         checkpointer.track(model=model, optimizer=optimizer, schedule=schedule, curriculum=curriculum,
-                           batches=DataOrder(self.batches, dist), rng=RandomState(device), loop=self,
-                           spikes=self.spikes, trackers=trackers, callbacks=self.callbacks)
+                           batches=DataOrder(self.batches, dist, seed, lambda: self.step), rng=RandomState(device),
+                           loop=self, spikes=self.spikes, trackers=trackers, callbacks=self.callbacks)
 
     # -- one optimizer step ---------------------------------------------------------------------
 
@@ -376,8 +376,8 @@ class Trainer:
         """Continue from a checkpoint's state: every tracked component, then the model's cutoff. Settings
         that changed since the checkpoint take effect: the optimizer's, and the batch size's token count."""
         built = hyperparameters(self.optimizer)
+        self.step = state["step"]  # first: a data order derived anew starts from it
         self.checkpointer.load_state_dict(state)
-        self.step = state["step"]
         changed = reapply_hyperparameters(self.optimizer, built)
         if changed:
             self.schedule._last_lr = [group["lr"] for group in self.optimizer.param_groups]

@@ -2,9 +2,12 @@
 [group=option ...] [key=value ...]. The configs are the package's own (bicameral.conf), so an installed
 bicameral-train runs from any directory."""
 
+import atexit
 import logging
 import re
+import shutil
 import sys
+import tempfile
 import warnings
 
 import hydra
@@ -13,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bicameral.config import register_configs
+from bicameral.engine.distributed import process_rank
 from bicameral.engine.preemption import PREEMPTED_EXIT_CODE, Preempted
 from bicameral.engine.run import train
 from bicameral.errors import BicameralError, hydra_setup_errors_in_one_line
@@ -74,9 +78,21 @@ def renamed_overrides(args: list[str]) -> tuple[list[str], list[str]]:
     return renamed, notes
 
 
+def away_from_the_run_dir(args: list[str]) -> list[str]:
+    """A rank other than 0 (torchrun's, SLURM's) writes nothing in the run dir, which is rank 0's: without
+    hydra.run.dir each rank's Hydra would make a timestamped dir of its own and leave it behind. Its Hydra
+    output goes to a temporary dir, removed at exit; its console output is unchanged."""
+    if process_rank() == 0 or any(a.startswith(("hydra.run.dir=", "-m", "--multirun")) for a in args):
+        return args
+    scratch = tempfile.mkdtemp(prefix="bicameral-rank-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    return [*args, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
+
+
 def cli() -> None:
     """The console script's entry point."""
     sys.argv[1:], notes = renamed_overrides(sys.argv[1:])
+    sys.argv[1:] = away_from_the_run_dir(sys.argv[1:])
     for note in notes:
         print(note, file=sys.stderr)
     with hydra_setup_errors_in_one_line(main):
