@@ -1,10 +1,14 @@
 """Training on token shards: the embedded corpus written as shards trains exactly as it does from RAM, a shard run
-resumes exactly, and a model too small for the data's vocabulary fails before any step."""
+resumes exactly, a model too small for the data's vocabulary fails before any step, and a plug-in Dataset trains."""
 
 import numpy as np
 import pytest
+import torch
+from omegaconf import OmegaConf, open_dict
 
-from bicameral.data.datasets import Shakespeare
+from bicameral.checkpoint.format import load_checkpoint
+from bicameral.data.datasets import Dataset, Shakespeare
+from bicameral.data.streams import InMemoryTokens
 from bicameral.engine.run import train
 from bicameral.errors import BicameralError
 from tests.conftest import micro_config, read_jsonl
@@ -72,3 +76,25 @@ def test_a_model_vocab_larger_than_the_data_is_padding_and_says_so(tmp_path, cor
     caplog.set_level("INFO", logger="bicameral")
     train(micro_config("model.vocab_size=320", "trainer.steps_per_epoch=5"), tmp_path)
     assert "model.vocab_size=320 exceeds the data's 256 ids: 64 rows are padding that no token uses" in caplog.text
+
+
+class Cycle(Dataset):
+    """A plug-in dataset: the ids 0..period-1 over and over, a sequence any model learns to continue."""
+
+    def __init__(self, seq_len: int, period: int = 7, tokens: int = 20_000):
+        ids = torch.arange(tokens) % period
+        self.name, self.vocab_size, self.tokenizer = f"cycle of {period}", period, None
+        self.train, self.val = InMemoryTokens(ids[: tokens - 2000]), InMemoryTokens(ids[-2000:])
+        self.check_fits(seq_len)
+
+    def fingerprint(self) -> str:
+        return f"cycle-{self.vocab_size}"
+
+
+def test_a_plug_in_dataset_trains_with_the_vocabulary_it_names(tmp_path, corpus_cache):
+    cfg = micro_config("trainer.steps_per_epoch=40")
+    with open_dict(cfg):
+        cfg.data = OmegaConf.create({"_target_": f"{__name__}.Cycle", "_partial_": True, "period": 7})
+    summary = train(cfg, tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["config"]["model"]["vocab_size"] == 7
+    assert summary["final_val_loss"] < 0.5 and summary["final_val_bits_per_byte"] is None  # it learnt the cycle
