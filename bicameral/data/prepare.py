@@ -183,7 +183,7 @@ class ShardWriter:
         name = fmt.shard_name(self.split, len(self.shards))
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(written_atomically(self.folder / name, durable=True))
-        self._file = open(tmp, "wb")  # noqa: SIM115 (closed in _close or abort)
+        self._file = open(tmp, "wb")  # closed in _close (renamed) or abort (removed)
         self._digest, self._count = hashlib.sha1(), 0
 
     def _close(self) -> None:
