@@ -16,7 +16,8 @@ from omegaconf import MISSING
 
 from bicameral.errors import ConfigError
 from bicameral.model.config import ModelConfig
-from bicameral.model.mixers import MIXERS
+from bicameral.model.frequency import triton_available
+from bicameral.model.mixers import LEAN_OPTIONS, MIXERS
 
 
 @dataclass
@@ -96,7 +97,14 @@ def check_config(cfg) -> None:
         f"model.time_window={m.time_window} must be in 1..seq_len={m.seq_len}, or null for full causal attention.",
     )
     _require(m.arch in MIXERS, f"model.arch={m.arch!r}: use one of {', '.join(MIXERS)}.")
-    _require(m.freq_impl in ("auto", "fft", "toeplitz"), f"model.freq_impl={m.freq_impl!r}: use auto, fft or toeplitz.")
+    _require(m.freq_impl in ("auto", "fft", "toeplitz", "triton"),
+             f"model.freq_impl={m.freq_impl!r}: use auto, fft, toeplitz or triton.")
+    _require(m.freq_impl != "triton" or triton_available(),
+             "model.freq_impl=triton needs the triton package. Fix: pip install 'bicameral[triton]', "
+             "or model.freq_impl=auto.")
+    unknown = sorted(set(m.lean) - set(LEAN_OPTIONS))
+    _require(not unknown, f"model.lean={list(m.lean)} names {unknown}: use any of {', '.join(LEAN_OPTIONS)}, "
+             "e.g. model.lean=[conv_input,head_gate].")
     _require(m.time_impl in ("auto", "blocked", "flex"), f"model.time_impl={m.time_impl!r}: use auto, blocked or flex.")
     lr = o.get("lr")
     _require(lr is None or (isinstance(lr, int | float) and lr > 0), f"optimizer.lr={lr} must be > 0.")

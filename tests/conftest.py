@@ -4,10 +4,16 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-from hydra import compose, initialize_config_dir
+import torch
 
-from bicameral.config import register_configs
+if not torch.cuda.is_available():
+    # model.freq_impl=triton's kernels run in Triton's interpreter here; it must be on before triton is imported
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from bicameral.config import register_configs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = str(ROOT / "conf")

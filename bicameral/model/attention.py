@@ -113,17 +113,26 @@ class TimePath(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T, C) -> q, k, v (B, H, T, hd) each, q and k rotated."""
         B, T, C = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads)
         cos, sin = self.rope_cos[:T, None, None], self.rope_sin[:T, None, None]  # (T, 1, 1, hd/2)
         # q and k rotated in one pass over their (B, T, 2, H, hd) slice: half the elementwise ops
         q, k = apply_rotary(qkv[:, :, :2], cos, sin).permute(2, 0, 3, 1, 4)  # (B, H, T, hd) each
         v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, hd)
+        return q, k, v
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """q, k, v (B, H, T, hd) -> (B, T, C): the heads' outputs side by side, before the out-projection."""
+        B, H, T, hd = q.shape
         if self.window is None or self.window >= T:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        elif (self.cuda_impl if x.is_cuda else self.impl) == "flex":
+        elif (self.cuda_impl if q.is_cuda else self.impl) == "flex":
             y = flex_window_attention(q, k, v, self.window)
         else:
             y = sliding_window_attention(q, k, v, self.window)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, C))
+        return y.transpose(1, 2).reshape(B, T, H * hd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        return self.out_proj(self.attend(*self.project(x)))

@@ -1,6 +1,6 @@
 """The model's settings: size, mixer and the kernels it runs."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bicameral.data.tokenizer import ByteTokenizer
 
@@ -17,8 +17,11 @@ class ModelConfig:
     time_window: int | None = 16  # the reference's --chunk; None = full causal attention (bicameral only)
     # auto = the faster on the device, as measured on an H200 (README, "Speed"): toeplitz and flex on
     # CUDA, the references fft and blocked on the CPU
-    freq_impl: str = "auto"  # auto | fft (reference) | toeplitz (blockwise matmuls, for kernel_len <= seq_len/4)
+    # auto | fft (reference) | toeplitz (blockwise matmuls) | triton (the same blocks fused; the triton extra)
+    freq_impl: str = "auto"
     time_impl: str = "auto"  # auto | blocked (reference, SDPA on window blocks) | flex (flex_attention)
+    # a leaner bicameral block, fewer matmul FLOPs (BicameralMixer): any of conv_input, head_gate, shared_out
+    lean: list[str] = field(default_factory=list)
     mlp_ratio: int = 4
     dropout: float = 0.0
 

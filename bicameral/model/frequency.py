@@ -2,6 +2,8 @@
 and passes only bins below the current `cutoff`.
 """
 
+import importlib.util
+
 import torch
 import torch.nn as nn
 
@@ -9,29 +11,39 @@ from bicameral.model.config import ModelConfig
 from bicameral.model.spectral import band_mask, causal_conv, kernel_from_spectrum
 
 
+def triton_available() -> bool:
+    """Whether the triton package (the `triton` extra) can be imported here."""
+    return importlib.util.find_spec("triton") is not None
+
+
 def effective_freq_impl(cfg: ModelConfig, device_type: str = "cpu") -> str:
     """The conv actually run on `device_type`: auto picks toeplitz on CUDA (its fwd+bwd measured 0.99x
-    causal flash attention's time on an H200, the FFT's 1.68x) and fft on the CPU; toeplitz runs only
-    while its (C, K, 2K) taps stay small, i.e. K <= seq_len / 4.
+    causal flash attention's time on an H200, the FFT's 1.68x) and fft on the CPU. The fused `triton` kernels
+    run only where asked for until a card has measured them; on a machine without CUDA they run in Triton's
+    interpreter (slow: for tests). toeplitz and triton run only while K <= seq_len / 4.
 
-    Beyond that the taps grow as K^2 per channel (6.4 GB per layer at K=1024, C=768) while the
-    FFT's cost barely moves, so a long reach runs on the FFT whatever freq_impl says.
+    Beyond that toeplitz's taps grow as K^2 per channel (6.4 GB per layer at K=1024, C=768), and both do
+    work growing as K per token while the FFT's barely moves, so a long reach runs on the FFT whatever
+    freq_impl says.
     """
     impl = cfg.freq_impl
     if impl == "auto":
         impl = "toeplitz" if device_type == "cuda" else "fft"
-    if impl == "toeplitz" and 4 * cfg.kernel_len > cfg.seq_len:
+    if impl in ("toeplitz", "triton") and 4 * cfg.kernel_len > cfg.seq_len:
         return "fft"
     return impl
 
 
 class FrequencyPath(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    """in_proj -> causal conv -> out_proj. A lean block (BicameralMixer) may build it without either
+    projection: the conv then reads the time path's values, or its output shares the time path's."""
+
+    def __init__(self, cfg: ModelConfig, in_proj: bool = True, out_proj: bool = True):
         super().__init__()
         self.seq_len, self.kernel_len = cfg.seq_len, cfg.kernel_len
         self.impl, self.cuda_impl = effective_freq_impl(cfg), effective_freq_impl(cfg, "cuda")  # CPU, CUDA
-        self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
-        self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.in_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False) if in_proj else None
+        self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False) if out_proj else None
         self.spectrum = nn.Parameter(self._init_spectrum(cfg))  # (C, n_bins, 2) real view of complex W
         # a buffer updated in place: a new cutoff never recompiles a compiled model
         self.register_buffer("band_mask", band_mask(cfg.n_bins, cfg.n_bins))
@@ -56,6 +68,9 @@ class FrequencyPath(nn.Module):
         """(C, kernel_len): the kernel actually applied."""
         return self.full_kernel()[:, : self.kernel_len]
 
+    def conv(self, u: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        """The band-limited causal conv alone, on the device's implementation."""
+        return causal_conv(u, self.kernel(), self.cuda_impl if u.is_cuda else self.impl)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
-        impl = self.cuda_impl if x.is_cuda else self.impl
-        return self.out_proj(causal_conv(self.in_proj(x), self.kernel(), impl))
+        return self.out_proj(self.conv(self.in_proj(x)))

@@ -52,11 +52,16 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor, impl: str = "fft") -> tor
 
     impl "fft": zero-padded FFTs of size >= T + K - 1 (the reference; any K).
     impl "toeplitz": blockwise matmuls, for a reach K much shorter than T (see toeplitz_causal_conv).
+    impl "triton": the same blocks as fused Triton kernels (bicameral/model/triton_conv.py; the triton extra).
     """
     if impl == "toeplitz":
         return toeplitz_causal_conv(x, kernel)
+    if impl == "triton":
+        from bicameral.model.triton_conv import triton_causal_conv
+
+        return triton_causal_conv(x, kernel)
     if impl != "fft":
-        raise ValueError(f"unknown causal_conv impl {impl!r}: use fft or toeplitz")
+        raise ValueError(f"unknown causal_conv impl {impl!r}: use fft, toeplitz or triton")
     return fft_causal_conv(x, kernel)
 
 

@@ -193,7 +193,7 @@ def test_sizes_match_their_names():
     assert counts["transformer"] < counts["tiny"]  # attention alone: fewer mixer weights
 
 
-@pytest.mark.parametrize("freq_impl", ["fft", "toeplitz"])
+@pytest.mark.parametrize("freq_impl", ["fft", "toeplitz", "triton"])
 def test_changing_the_cutoff_never_recompiles(freq_impl):
     """The mask is a buffer updated in place, so a compiled model keeps its one graph across unlocks."""
     from dataclasses import replace
@@ -203,7 +203,8 @@ def test_changing_the_cutoff_never_recompiles(freq_impl):
 
     torch._dynamo.reset()
     counters.clear()
-    model = LanguageModel(replace(CFG, freq_impl=freq_impl, kernel_len=16))  # toeplitz needs K <= T/4
+    narrow = {"d_model": 8, "n_heads": 2} if freq_impl == "triton" else {}  # the interpreter: a program per channel
+    model = LanguageModel(replace(CFG, freq_impl=freq_impl, kernel_len=16, **narrow))  # toeplitz needs K <= T/4
     assert model.blocks[0].mixer.freq.impl == freq_impl
     compiled = torch.compile(model, backend="eager")  # dynamo's tracing and guards, no codegen
     idx = torch.randint(0, 256, (2, CFG.seq_len))
@@ -239,12 +240,14 @@ def test_flex_time_path_matches_the_reference():
     assert torch.allclose(flex_window_attention(q, k, v, 8), sliding_window_attention(q, k, v, 8), atol=1e-5)
 
 
-@pytest.mark.parametrize("impl", [{"freq_impl": "toeplitz"}, {"time_impl": "flex"}])
+@pytest.mark.parametrize("impl", [{"freq_impl": "toeplitz"}, {"freq_impl": "triton"}, {"time_impl": "flex"}])
 def test_fast_paths_keep_the_model_causal_and_equal(impl):
     from dataclasses import replace
 
     torch.manual_seed(0)
     cfg = replace(CFG, kernel_len=16)  # toeplitz needs K <= T/4
+    if impl.get("freq_impl") == "triton":  # Triton's interpreter runs one program per channel, slowly
+        cfg = replace(cfg, d_model=8, n_heads=2)
     reference = LanguageModel(cfg).double().eval()
     fast = LanguageModel(replace(cfg, **impl)).double().eval()
     assert fast.blocks[0].mixer.freq.impl == impl.get("freq_impl", "fft")
