@@ -19,6 +19,8 @@ from bicameral.model.config import ModelConfig
 from bicameral.model.frequency import triton_available
 from bicameral.model.mixers import LEAN_OPTIONS, MIXERS
 
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 @dataclass
 class TrainerConfig:
@@ -44,6 +46,8 @@ class TrainerConfig:
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
     compile: bool | None = None  # torch.compile the model; null = on CUDA only (inductor on the CPU costs minutes)
+    # torch.compile's mode: null (its default) | reduce-overhead (CUDA graphs) | max-autotune...
+    compile_mode: str | None = None
 
 
 @dataclass
@@ -112,4 +116,6 @@ def check_config(cfg) -> None:
     _require(t.stop_at is None or t.stop_at >= 1,
              f"trainer.stop_at={t.stop_at} must be >= 1, or null to train to the end.")
     _require(t.dist_timeout_s > 0, f"trainer.dist_timeout_s={t.dist_timeout_s} must be > 0 (seconds).")
+    _require(t.compile_mode in COMPILE_MODES, f"trainer.compile_mode={t.compile_mode!r}: use null, "
+             f"{', '.join(m for m in COMPILE_MODES if m)}.")
     _require(t.precision in ("auto", "bf16", "fp32"), f"trainer.precision={t.precision!r}: use auto, bf16 or fp32.")

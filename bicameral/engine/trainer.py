@@ -35,6 +35,9 @@ class PeerLost(BicameralError):
     """A rank that stopped, hung or died: every other rank ends, its last good checkpoint kept."""
 
 
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
+
+
 class NonFiniteError(BicameralError):
     """Too many non-finite steps in a row: the run stops, its last good checkpoint kept."""
 
@@ -91,12 +94,19 @@ class Trainer:
             self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         trained = self.ddp or model
         compile_model = cfg.compile if cfg.compile is not None else device.type == "cuda"
-        self.forward = torch.compile(trained) if compile_model else trained
+        self.forward = torch.compile(trained, mode=cfg.compile_mode) if compile_model else trained
+        self.cuda_graphs = compile_model and cfg.compile_mode in CUDA_GRAPH_MODES
+        # fused Adam/AdamW/SGD take a device flag that skips a whole update (GradScaler's found_inf): a non-finite
+        # gradient is skipped without the host waiting for the device; other optimizers read the flag on the host
+        self.skips_on_device = bool(getattr(optimizer, "_step_supports_amp_scaling", False))
         self.step = 0
         self.lr = self.schedule.get_last_lr()[0]  # the LR the last step trained at (group 0)
         # the LR area: sum over steps of lr / peak (group 0), so reports can name the LR a restart adds
         self.peak_lr = self.schedule.base_lrs[0]
         self.lr_area: float | None = 0.0  # None after a resume from a checkpoint that did not carry it
+        # (step, loss, share, non-finite flag) of the steps since the numbers were last read, all on the device:
+        # the host reads them at log time (and before a save), not once a step
+        self.unread: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.log_losses: list[torch.Tensor] = []  # this log window's step losses
         self.log_shares: list[torch.Tensor] = []
         self.judge_every, score_window = judging(curriculum.judge_every, curriculum.score_window, cfg.log_every)
@@ -115,18 +125,20 @@ class Trainer:
 
     # -- one optimizer step ---------------------------------------------------------------------
 
-    def train_step(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """accum_steps micro-batches, clip, update; the mean loss and gate share (on device), or None
-        when the gradient was not finite and the update was skipped."""
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """accum_steps micro-batches, clip, update; the mean loss, the gate share and whether the gradient was
+        non-finite (its update skipped), all on the device: nothing here waits for the device."""
         self.model.train()
         self.lr = self.optimizer.param_groups[0]["lr"]
         loss_sum = torch.zeros((), device=self.device)
         share_sum = torch.zeros((), device=self.device)
         for micro in range(self.cfg.accum_steps):
-            x, y = (t.to(self.device, non_blocking=True) for t in self.batches.next())
+            x, y = self._to_device(*self.batches.next())
             # DDP averages gradients once per optimizer step, on the last micro-batch
             last = micro == self.cfg.accum_steps - 1
             sync = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
+            if self.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()  # a new step: the graphs' last outputs may be reused
             with sync:
                 with self.autocast:
                     out = self.forward(x, y)
@@ -135,31 +147,61 @@ class Trainer:
             share_sum += out.freq_share
         max_norm = self.cfg.grad_clip if self.cfg.grad_clip is not None else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        # one host sync per step; after DDP's all-reduce every rank sees the same norm and agrees
-        finite = bool(torch.isfinite(grad_norm).item())
-        if finite:
-            self.optimizer.step()
+        # after DDP's all-reduce every rank sees the same norm, so every rank skips alike
+        nonfinite = ~torch.isfinite(grad_norm)
+        self._update(nonfinite)
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step()  # a skipped step still spends its place in the schedule
-        if not finite:
-            return self._skip()
-        self.bad_in_a_row = 0
-        return loss_sum / self.cfg.accum_steps, share_sum / self.cfg.accum_steps
+        return loss_sum / self.cfg.accum_steps, share_sum / self.cfg.accum_steps, nonfinite
 
-    def _skip(self) -> None:
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.device.type != "cuda":
+            return x, y
+        # from pinned host memory the copies run asynchronously, behind the step still on the device
+        return x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
+
+    def _update(self, nonfinite: torch.Tensor) -> None:
+        """The optimizer step, unless the gradient was non-finite."""
+        if not self.skips_on_device:
+            if not nonfinite.item():  # the host waits for the device here (on the CPU that costs nothing)
+                self.optimizer.step()
+            return
+        # the fused kernels leave parameters and moments alone where found_inf is 1, and take back the step count
+        self.optimizer.grad_scale, self.optimizer.found_inf = None, nonfinite.float()
+        try:
+            self.optimizer.step()
+        finally:
+            del self.optimizer.grad_scale, self.optimizer.found_inf
+
+    def _read_steps(self) -> None:
+        """Read the unread steps' numbers (one host sync for them all): a finite step's loss joins the log and
+        score windows; a skipped one is counted, and too many in a row stop the run."""
+        if not self.unread:
+            return
+        unread, self.unread = self.unread, []
+        flags = torch.stack([nonfinite for *_, nonfinite in unread]).tolist()
+        for (step, loss, share, _), skipped in zip(unread, flags):
+            if skipped:
+                self._skip(step)
+                continue
+            self.bad_in_a_row = 0
+            self.log_losses.append(loss)
+            self.log_shares.append(share)
+            self.score_losses.append(loss)
+
+    def _skip(self, step: int) -> None:
         """Count a skipped update; stop the run after max_nonfinite_steps of them in a row."""
         self.skipped_steps += 1
         self.bad_in_a_row += 1
-        self.trackers.on_skip(SkippedStep(step=self.step + 1, skipped_steps=self.skipped_steps))
+        self.trackers.on_skip(SkippedStep(step=step, skipped_steps=self.skipped_steps))
         if self.bad_in_a_row >= self.cfg.max_nonfinite_steps:
             saved = self.checkpointer.path is not None and self.checkpointer.path.exists()  # none yet at first
             kept = f"; the last good checkpoint is {self.checkpointer.path}" if saved else \
                 "; no checkpoint was saved before it"
             raise NonFiniteError(
-                f"{self.bad_in_a_row} non-finite gradients in a row at step {self.step + 1}{kept}. "
+                f"{self.bad_in_a_row} non-finite gradients in a row at step {step}{kept}. "
                 f"Fix: lower optimizer.lr or trainer.grad_clip{', or resume from that checkpoint' if saved else ''}."
             )
-        return None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -171,6 +213,7 @@ class Trainer:
         with StopRequest() as stop:
             try:
                 self._train_until(end, stop)
+                self._read_steps()  # the last steps after the last log point
                 if self.step == self.total_steps:  # the run's real end closes a spike window still open
                     self._report_spike(self.spikes.close(self.step))
                 summary = self.summary()
@@ -197,8 +240,7 @@ class Trainer:
             self._step()
             window_tokens += self.tokens_per_step
             if self.step % cfg.log_every == 0:
-                elapsed = time.perf_counter() - window_start
-                self._report(tokens_per_s=window_tokens / max(elapsed, 1e-9))
+                self._report(window_start, window_tokens)
                 window_start, window_tokens = time.perf_counter(), 0
             self.callbacks.on_step_end(self)
             validated = self.step % cfg.val_every == 0 or self.step in (end, self.total_steps)  # stop_at too
@@ -229,16 +271,12 @@ class Trainer:
                 f"{self.cfg.dist_timeout_s:g}; {kept}. Fix: see why that rank stopped (its log), then rerun to resume.")
 
     def _step(self) -> None:
-        """One optimizer step; a finite loss joins the log and score windows."""
-        result = self.train_step()
+        """One optimizer step; its numbers are read later, with the others of its log window."""
+        loss, share, nonfinite = self.train_step()
         self.step += 1
         if self.lr_area is not None:  # a skipped update counts: it spent its place in the schedule
             self.lr_area += self.lr / self.peak_lr
-        if result is not None:
-            loss, share = result
-            self.log_losses.append(loss)
-            self.log_shares.append(share)
-            self.score_losses.append(loss)
+        self.unread.append((self.step, loss, share, nonfinite))
 
     def _stops_requested(self, stop: StopRequest) -> tuple[bool, bool]:
         """(a stop signal, a callback's request_stop): either, on any rank, stops every rank at the same step."""
@@ -250,10 +288,13 @@ class Trainer:
                 self.stop_reason = "requested on another rank"
         return flags
 
-    def _report(self, tokens_per_s: float) -> None:
+    def _report(self, window_start: float, window_tokens: int) -> None:
         """Log the window; at a judgement, let the curriculum judge the smoothed score (averaged over ranks)."""
+        self._read_steps()
         means = [_mean(list(values), self.device) for values in (self.log_losses, self.log_shares, self.score_losses)]
         loss, share, score = self.dist.mean(torch.stack(means)).tolist()
+        # timed once the device has finished the window's steps (the host ran ahead of it until the read above)
+        tokens_per_s = window_tokens / max(time.perf_counter() - window_start, 1e-9)
         self.log_losses.clear()
         self.log_shares.clear()
         stats = TrainStats(
@@ -393,6 +434,7 @@ class Trainer:
 
     def save(self, final: bool = False) -> None:
         """Checkpoint every component; `final`: the run stops after it, so its failure fails the run."""
+        self._read_steps()  # the windows are saved, and a run past max_nonfinite_steps must stop before its save
         state = self.checkpointer.state_dict(self.step)  # every rank takes part: data orders are gathered
         if self.dist.is_main:
             self.checkpointer.save(state, final)

@@ -88,6 +88,9 @@ BAD_VALUES = [
     (["+curriculum.patience=3"], "bicameral.curriculum.Achievement does not take curriculum.patience"),
     (["optimizer.betas=[1.5,0.9]"], "optimizer: torch.optim.AdamW rejected its settings (Invalid beta"),
     (["curriculum.levels=5"], "curriculum.levels=5 must be a list of cutoffs in bins"),
+    (["model.lean=[conv_input,gate]"], "model.lean=['conv_input', 'gate'] names ['gate']: use any of conv_input, "
+     "head_gate, shared_out"),
+    (["trainer.compile_mode=fast"], "trainer.compile_mode='fast': use null, default, reduce-overhead"),
     (["trackers.wandb.mode=live", "trackers=wandb"], "trackers.wandb.mode='live': use offline, online, disabled."),
 ]
 

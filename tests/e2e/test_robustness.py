@@ -15,7 +15,7 @@ import bicameral.checkpoint.format as checkpoint_format
 from bicameral.checkpoint.format import CheckpointError, load_checkpoint, save_checkpoint
 from bicameral.checkpoint.manager import newest_valid_checkpoint
 from bicameral.engine.preemption import PREEMPTED_EXIT_CODE, Preempted
-from bicameral.engine.run import train
+from bicameral.engine.run import build_run, fit, train
 from bicameral.engine.trainer import NonFiniteError, Trainer
 from bicameral.files import torn_writes
 from bicameral.model.lm import LanguageModel
@@ -228,6 +228,47 @@ def test_too_many_non_finite_steps_stop_the_run_keeping_the_last_good_checkpoint
         train(cfg_for("trainer.max_nonfinite_steps=3"), tmp_path)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 4
     assert events(tmp_path)[-1]["kind"] == "failed"
+
+
+def test_a_fused_optimizer_skips_non_finite_updates_on_the_device(tmp_path, corpus_cache, monkeypatch):
+    """Fused AdamW takes the non-finite flag as GradScaler's found_inf: the update and its step count are skipped
+    by the kernel itself, and the run reports the same skips as one that reads the flag every step."""
+    poison_steps(monkeypatch, {5, 6, 13})  # forward calls in steps 3 and 7 (2 micro-batches a step)
+    run = build_run(cfg_for("trainer.epochs=1", "+optimizer.fused=true"), tmp_path)
+    assert run.trainer.skips_on_device
+    summary = fit(run)
+    skips = [e for e in events(tmp_path) if e["kind"] == "skip"]
+    assert [(e["step"], e["skipped_steps"]) for e in skips] == [(3, 1), (7, 2)]
+    steps = {int(state["step"]) for state in run.trainer.optimizer.state.values()}
+    assert steps == {summary["step"] - 2}  # the two skipped updates never counted
+    assert all(loss == loss for _, loss, _, _ in rows(tmp_path)) and summary["step"] == 20
+
+
+def test_no_step_waits_for_the_device_between_log_points(tmp_path, corpus_cache, monkeypatch):
+    """With a fused optimizer a training step never reads a number back from the device: the host reads each
+    log window's numbers once, at its log point."""
+    reads, inside_a_step = [], {"now": False}
+    for name in ("item", "tolist", "__bool__", "__float__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            if inside_a_step["now"]:
+                reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    step = Trainer._step
+
+    def watched(self):
+        inside_a_step["now"] = True
+        try:
+            step(self)
+        finally:
+            inside_a_step["now"] = False
+
+    monkeypatch.setattr(Trainer, "_step", watched)
+    summary = train(cfg_for("trainer.epochs=1", "+optimizer.fused=true"), tmp_path)
+    assert summary["step"] == 20 and reads == []
 
 
 # -- 6. failing services ----------------------------------------------------------------------------

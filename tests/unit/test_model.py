@@ -352,3 +352,49 @@ def test_auto_picks_the_measured_faster_paths_per_device():
     assert (effective_freq_impl(cfg, "cuda"), effective_time_impl(cfg, "cuda")) == ("toeplitz", "flex")
     assert effective_freq_impl(replace(cfg, kernel_len=17), "cuda") == "fft"  # taps too big for toeplitz
     assert effective_freq_impl(replace(cfg, freq_impl="fft"), "cuda") == "fft"  # an explicit choice stands
+
+
+# -- the lean block options ------------------------------------------------------------------------------------
+
+LEAN = [["conv_input"], ["head_gate"], ["shared_out"], ["conv_input", "head_gate", "shared_out"]]
+
+
+@pytest.mark.parametrize("lean", LEAN, ids="+".join)
+def test_a_lean_block_stays_causal_and_drops_the_weights_it_names(lean):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = LanguageModel(replace(CFG, lean=lean)).double().eval()
+    C, H, L = CFG.d_model, CFG.n_heads, CFG.n_layers
+    dropped = ("conv_input" in lean) * C * C + ("shared_out" in lean) * C * C
+    dropped += ("head_gate" in lean) * (C - H) * (C + 1)  # a C x H gate and its H biases
+    assert LanguageModel(CFG).num_params() - model.num_params() == L * dropped
+    idx = torch.randint(0, 256, (2, CFG.seq_len))
+    changed = idx.clone()
+    changed[:, 30:] = 0
+    for cutoff in default_levels(CFG.seq_len):
+        model.set_cutoff(cutoff)
+        with torch.no_grad():
+            a, b = model(idx).logits, model(changed).logits
+        # the FFT's rounding spreads over every output; a leak of the future would be ~1e-2
+        assert (a[:, :30] - b[:, :30]).abs().max() < 1e-10, f"a lean block saw the future at cutoff {cutoff}"
+    out = model(idx, idx)
+    out.loss.backward()
+    assert 0 < out.freq_share < 1
+    assert all(p.grad is not None for p in model.parameters())  # every weight it keeps is used
+
+
+def test_the_flop_counter_names_the_blocks_matmuls():
+    """Per token and block: 15 C^2 for today's bicameral block, 12 C^2 for the transformer's, 12 C^2 + C*H lean."""
+    from dataclasses import replace
+
+    from bicameral.model.flops import flop_ceiling, multiply_adds_per_token
+
+    cfg = ModelConfig(seq_len=1024, d_model=384, n_layers=1, n_heads=6, kernel_len=128)
+    C = cfg.d_model
+    assert multiply_adds_per_token(cfg)["matmul"] == 15 * C * C
+    assert multiply_adds_per_token(replace(cfg, arch="transformer"))["matmul"] == 12 * C * C
+    lean = replace(cfg, lean=["conv_input", "head_gate", "shared_out"])
+    assert multiply_adds_per_token(lean)["matmul"] == 12 * C * C + C * cfg.n_heads
+    assert multiply_adds_per_token(replace(cfg, arch="transformer"))["attention"] == C * (1024 + 1)
+    assert flop_ceiling(cfg) < 1 < flop_ceiling(lean) < flop_ceiling(replace(lean, seq_len=4096))
