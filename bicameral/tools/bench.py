@@ -23,6 +23,7 @@ from bicameral.engine.device import pick_device
 from bicameral.files import write_text_atomically
 from bicameral.model.attention import TimePath
 from bicameral.model.config import ModelConfig
+from bicameral.model.flops import flop_ceiling
 from bicameral.model.frequency import FrequencyPath, effective_freq_impl
 from bicameral.model.lm import LanguageModel
 from bicameral.tools.cli import device_argument, program, run_tool
@@ -40,8 +41,9 @@ def model_config(size: str, **overrides) -> ModelConfig:
     return ModelConfig(**{**OmegaConf.to_container(cfg.model), **overrides})
 
 
-def timer(device: torch.device, fn: Callable[[], None], warmup: int, repeats: int) -> float:
-    """Median seconds of one call of fn, after warm-up calls (which also absorb compilation)."""
+def timer(device: torch.device, fn: Callable[[], None], warmup: int, repeats: int, back_to_back: int = 1) -> float:
+    """Median seconds of one call of fn, after warm-up calls (which also absorb compilation). Each repeat times
+    `back_to_back` calls queued one after another, with no sync between them, as a training loop runs them."""
     for _ in range(warmup):
         fn()
     times = []
@@ -49,14 +51,16 @@ def timer(device: torch.device, fn: Callable[[], None], warmup: int, repeats: in
         if device.type == "cuda":
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            fn()
+            for _ in range(back_to_back):
+                fn()
             end.record()
             end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
+            times.append(start.elapsed_time(end) / 1e3 / back_to_back)
         else:
             t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
+            for _ in range(back_to_back):
+                fn()
+            times.append((time.perf_counter() - t0) / back_to_back)
     return statistics.median(times)
 
 
@@ -121,16 +125,17 @@ def training_step(cfg: ModelConfig, batch_size: int, device: torch.device, compi
 
 
 def bench_training(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
-                   repeats: int, peak_flops: float) -> dict:
+                   repeats: int, peak_flops: float, back_to_back: int = 1) -> dict:
     """tokens/s, step time, MFU and peak memory of full training steps (forward, backward, AdamW)."""
     model, step = training_step(cfg, batch_size, device, compile)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = timer(device, step, warmup, repeats)
+    seconds = timer(device, step, warmup, repeats, back_to_back)
     tokens = batch_size * cfg.seq_len
     return {
         "arch": cfg.arch, "freq_impl": cfg.freq_impl, "freq_impl_run": effective_freq_impl(cfg, device.type),
-        "time_impl": cfg.time_impl, "params": model.num_params(),
+        "time_impl": cfg.time_impl, "lean": list(cfg.lean), "params": model.num_params(),
+        "flop_ceiling": flop_ceiling(cfg),
         "step_ms": 1e3 * seconds, "tokens_per_s": tokens / seconds,
         "mfu_of_measured_matmul": model_flops_per_token(cfg) * tokens / seconds / peak_flops,
         "peak_memory_gb": peak_memory_gb(device),
@@ -159,6 +164,67 @@ def profile_training(cfg: ModelConfig, batch_size: int, device: torch.device, co
              "calls_per_step": e.count / steps} for e in events[:top]]
 
 
+KERNEL_FAMILIES = (  # (family, name fragments), first match wins; names as the CUDA profiler reports kernels
+    ("Triton, ours", ("toeplitz_conv_kernel", "window_gram_kernel")),
+    ("attention", ("flash", "fmha", "attention", "flex", "sdpa", "_attn")),
+    ("GEMM", ("gemm", "matmul", "xmma", "cutlass", "nvjet", "wgmma", "cublas", "aten::mm", "aten::bmm",
+              "aten::addmm", "aten::linear")),
+    ("FFT", ("fft", "radix", "vector_fft", "regular_fft")),
+    ("copy/elementwise", ("memcpy", "memset", "copy", "elementwise", "vectorized", "reduce", "triton_", "cat",
+                          "fill", "aten::")),
+)
+
+
+def kernel_family(name: str) -> str:
+    """GEMM, attention, Triton (ours), FFT, copy/elementwise (inductor's generated triton_* kernels among
+    them) or other."""
+    lowered = name.lower()
+    return next((family for family, parts in KERNEL_FAMILIES if any(p in lowered for p in parts)), "other")
+
+
+def profile_families(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
+                     steps: int) -> dict:
+    """torch.profiler over `steps` back-to-back training steps: device time by kernel family, and the fraction
+    of the steps' span in which the device ran no kernel (time spent waiting for the host). On the CPU the
+    families are of the aten ops' self time and there is no idle fraction."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    _, step = training_step(cfg, batch_size, device, compile)
+    for _ in range(warmup):
+        step()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize(device)
+    if cuda:
+        kernels = [(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
+                   if e.device_type == DeviceType.CUDA]
+    else:
+        kernels = [(e.name, 0, e.self_cpu_time_total) for e in prof.events() if e.name.startswith("aten::")]
+    by_family: dict[str, float] = {}
+    for name, start, end in kernels:
+        by_family[kernel_family(name)] = by_family.get(kernel_family(name), 0.0) + (end - start)
+    busy_total = sum(by_family.values())
+    idle = None
+    if cuda and kernels:
+        spans = sorted((start, end) for _, start, end in kernels)
+        covered, reach = 0.0, spans[0][0]
+        for start, end in spans:  # the union of kernel intervals: overlapping kernels count once
+            if end > reach:
+                covered += end - max(start, reach)
+                reach = end
+        idle = 1 - covered / (spans[-1][1] - spans[0][0])
+    return {"steps": steps, "busy_ms_per_step": busy_total / 1e3 / steps, "gpu_idle_fraction": idle,
+            "families": {family: {"ms_per_step": us / 1e3 / steps, "share": us / busy_total}
+                         for family, us in sorted(by_family.items(), key=lambda kv: -kv[1])}}
+
+
 def bench_mixers(cfg: ModelConfig, batch_size: int, device: torch.device, compile: bool, warmup: int,
                  repeats: int) -> list[dict]:
     """Forward + backward of each mixer alone on (B, T, D) activations: frequency path (each impl),
@@ -168,6 +234,8 @@ def bench_mixers(cfg: ModelConfig, batch_size: int, device: torch.device, compil
     candidates = {"freq/fft": FrequencyPath(replace(cfg, freq_impl="fft"))}
     if effective_freq_impl(replace(cfg, freq_impl="toeplitz")) == "toeplitz":  # else it would time the fft again
         candidates["freq/toeplitz"] = FrequencyPath(replace(cfg, freq_impl="toeplitz"))
+    if device.type == "cuda" and effective_freq_impl(replace(cfg, freq_impl="triton"), "cuda") == "triton":
+        candidates["freq/triton"] = FrequencyPath(replace(cfg, freq_impl="triton"))
     candidates["time/blocked"] = TimePath(replace(cfg, time_impl="blocked"))
     candidates["attention/causal"] = TimePath(replace(cfg, time_window=None))  # SDPA is_causal: flash on a GPU
     if device.type == "cuda":
@@ -199,6 +267,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
                         help="instead of timing, profile this many training steps of the bicameral model "
                              "(the first of --freq-impls) and print the ops with the most self time")
+    parser.add_argument("--families", type=int, default=0, metavar="STEPS",
+                        help="instead of timing, profile this many back-to-back training steps of the transformer and "
+                             "the bicameral model (each of --freq-impls) and group device time by kernel family")
+    parser.add_argument("--lean", default=None, metavar="OPTIONS",
+                        help="also time each --freq-impls with these model.lean options, '+'-joined, e.g. "
+                             "conv_input+head_gate+shared_out")
+    parser.add_argument("--back-to-back", type=int, default=None,
+                        help="steps queued per timed repeat, no sync between them (default: 10 on a GPU, 1 on CPU)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the models (GPU)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
@@ -208,11 +284,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     device = pick_device(args.device, key="--device")
     batch_size = args.batch_size or (32 if device.type == "cuda" else 4)
+    back_to_back = args.back_to_back or (10 if device.type == "cuda" else 1)
+    lean_variants = [[]] + ([args.lean.split("+")] if args.lean else [])
     time_impl = args.time_impl or ("flex" if device.type == "cuda" else "blocked")
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     peak = matmul_rate(device, torch.bfloat16 if device.type == "cuda" else torch.float32)
     report = {"device": card, "torch": torch.__version__, "batch_size": batch_size, "compile": args.compile,
-              "matmul_tflops": peak / 1e12, "results": []}
+              "back_to_back": back_to_back, "matmul_tflops": peak / 1e12, "results": []}
     print(f"{card}: measured matmul {peak / 1e12:.1f} TFLOP/s (MFU below is against this measured rate, "
           f"not the datasheet peak), batch {batch_size}, compile={args.compile}")
 
@@ -233,6 +311,17 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"  {size} L={seq_len} {row['op']:<40} {row['share']:6.1%} {row['ms_per_step']:8.2f} ms/step "
                           f"{row['calls_per_step']:6.0f} calls/step")
                 continue
+            if args.families:
+                variants = [("transformer", replace(cfg, arch="transformer"))] + [
+                    (f"bicameral/{impl}", replace(cfg, freq_impl=impl)) for impl in args.freq_impls.split(",")]
+                for name, variant in variants:
+                    row = profile_families(variant, batch_size, device, args.compile, args.warmup, args.families)
+                    add({**shape, "model": name, **row})
+                    idle = "-" if row["gpu_idle_fraction"] is None else f"{row['gpu_idle_fraction']:.1%}"
+                    groups = ", ".join(f"{family} {g['ms_per_step']:.2f} ms ({g['share']:.0%})"
+                                       for family, g in row["families"].items())
+                    print(f"  {size} L={seq_len} {name:<18} device idle {idle}: {groups}")
+                continue
             if args.mixers:
                 rows = bench_mixers(cfg, batch_size, device, args.compile, args.warmup, args.repeats)
                 attention_ms = next(r["fwd_bwd_ms"] for r in rows if r["mixer"] == "attention/causal")
@@ -243,18 +332,20 @@ def main(argv: list[str] | None = None) -> dict:
                           f"x{row['vs_causal_attention']:.2f} of causal attention's time")
                 continue
             baseline = bench_training(replace(cfg, arch="transformer"), batch_size, device, args.compile,
-                                      args.warmup, args.repeats, peak)
+                                      args.warmup, args.repeats, peak, back_to_back)
             add({**shape, **baseline})
             print(f"  {size} L={seq_len} transformer        {baseline['tokens_per_s']:>10,.0f} tok/s "
                   f"{baseline['step_ms']:8.1f} ms  MFU {baseline['mfu_of_measured_matmul']:.1%}")
             for impl in args.freq_impls.split(","):
-                row = bench_training(replace(cfg, freq_impl=impl), batch_size, device, args.compile,
-                                     args.warmup, args.repeats, peak)
-                row["vs_transformer"] = row["tokens_per_s"] / baseline["tokens_per_s"]
-                add({**shape, **row})
-                print(f"  {size} L={seq_len} bicameral/{impl:<9} {row['tokens_per_s']:>10,.0f} tok/s "
-                      f"{row['step_ms']:8.1f} ms  MFU {row['mfu_of_measured_matmul']:.1%}  "
-                      f"x{row['vs_transformer']:.2f} of transformer")
+                for lean in lean_variants:
+                    row = bench_training(replace(cfg, freq_impl=impl, lean=lean), batch_size, device, args.compile,
+                                         args.warmup, args.repeats, peak, back_to_back)
+                    row["vs_transformer"] = row["tokens_per_s"] / baseline["tokens_per_s"]
+                    add({**shape, **row})
+                    name = f"bicameral/{impl}" + (f" lean {'+'.join(lean)}" if lean else "")
+                    print(f"  {size} L={seq_len} {name:<18} {row['tokens_per_s']:>10,.0f} tok/s "
+                          f"{row['step_ms']:8.1f} ms  MFU {row['mfu_of_measured_matmul']:.1%}  "
+                          f"x{row['vs_transformer']:.2f} of transformer (FLOP ceiling x{row['flop_ceiling']:.2f})")
     if args.out:
         write_text_atomically(args.out, json.dumps(report, indent=2))
         print(f"wrote {args.out}")

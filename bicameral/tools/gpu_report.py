@@ -1,4 +1,4 @@
-"""Collects what experiments/gpu_check.sh left in its output folder into one gpu_check.json.
+"""Collects what experiments/gpu_check.sh left in its output folder into one gpu_check.json and gpu_check.md.
 
 Standard library only, and every part optional: a section that failed or ran out of its time
 budget leaves its status and whatever rows it wrote, and the report is still written.
@@ -12,7 +12,6 @@ import importlib.metadata
 import importlib.util
 import json
 import platform
-import statistics
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -48,53 +47,100 @@ def tests(path: Path) -> dict | None:
     return {"counts": counts, "cases": outcome}
 
 
-def training_headline(bench: dict | None) -> list[dict]:
-    """bicameral tokens/s over the transformer's, per size, seq_len and freq_impl."""
+def step_rows(bench: dict | None) -> list[dict]:
+    """Each model's training-step tokens/s at each size and seq_len, and the bicameral ones over the transformer's."""
     if not bench:
         return []
-    return [{"size": r["size"], "seq_len": r["seq_len"], "freq_impl": r["freq_impl"], "ran": r["freq_impl_run"],
-             "tokens_per_s": r["tokens_per_s"], "vs_transformer": r["vs_transformer"]}
-            for r in bench["results"] if r.get("arch") == "bicameral" and "vs_transformer" in r]
+    keys = ("size", "seq_len", "arch", "freq_impl", "freq_impl_run", "lean", "tokens_per_s", "step_ms",
+            "flop_ceiling", "vs_transformer", "peak_memory_gb")
+    return [{k: r.get(k) for k in keys} for r in bench["results"]]
 
 
-def mixer_headline(bench: dict | None) -> list[dict]:
-    if not bench:
+def profile_rows(profile: dict | None) -> list[dict]:
+    if not profile:
         return []
-    return [{"size": r["size"], "seq_len": r["seq_len"], "mixer": r["mixer"], "fwd_bwd_ms": r["fwd_bwd_ms"],
-             "vs_causal_attention": r["vs_causal_attention"]} for r in bench["results"]]
-
-
-def run_summary(run_dir: Path) -> dict | None:
-    """Unlocks and the loss curve of the short achievement run."""
-    metrics, events = read_jsonl(run_dir / "metrics.jsonl"), read_jsonl(run_dir / "events.jsonl")
-    if not metrics and not events:
-        return None
-    train = [r for r in metrics if r.get("kind") == "train"]
-    val = [r for r in metrics if r.get("kind") == "val"]
-    finish = next((e for e in events if e.get("kind") == "finish"), None)
-    return {
-        "steps": train[-1]["step"] if train else 0,
-        "unlocks": [{k: e.get(k) for k in ("step", "from_cutoff", "to_cutoff", "score")}
-                    for e in events if e.get("kind") == "unlock"],
-        "first_loss": train[0]["loss"] if train else None,
-        "last_loss": train[-1]["loss"] if train else None,
-        "loss_fell": bool(train) and train[-1]["loss"] < train[0]["loss"],
-        "val_losses": [(r["step"], r["val_loss"]) for r in val],
-        "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in train[1:]) if len(train) > 1 else None,
-        "finished": finish is not None,
-    }
+    return [{k: r.get(k) for k in ("size", "seq_len", "model", "gpu_idle_fraction", "busy_ms_per_step", "families")}
+            for r in profile["results"]]
 
 
 def collect(out: Path) -> dict:
-    bench_train, bench_mixers = read_json(out / "bench_train.json"), read_json(out / "bench_mixers.json")
+    bench, profile = read_json(out / "bench_step.json"), read_json(out / "profile.json")
     return {
         "environment": read_json(out / "environment.json"),
         "sections": read_jsonl(out / "sections.jsonl"),
+        "kernel_resources": read_json(out / "kernel_resources.json"),
         "cuda_tests": tests(out / "cuda_tests.xml"),
-        "training_step": {"vs_transformer": training_headline(bench_train), "raw": bench_train},
-        "mixers": {"vs_causal_attention": mixer_headline(bench_mixers), "raw": bench_mixers},
-        "achievement_run": run_summary(out / "run"),
+        "race": read_json(out / "race" / "race.json"),
+        "training_step": {"device": bench and bench.get("device"), "back_to_back": bench and bench.get("back_to_back"),
+                          "rows": step_rows(bench)},
+        "profile": profile_rows(profile),
     }
+
+
+def _number(value, spec: str, none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + ["| " + " | ".join(r) + " |"
+                                                                            for r in rows]
+
+
+def render(report: dict) -> str:
+    """The report as markdown tables: what a person reads, and what the README's "Speed" pastes."""
+    env = report["environment"] or {}
+    lines = [f"# GPU check on {env.get('device', 'an unknown device')}", "",
+             f"torch {env.get('torch', '?')}, CUDA {env.get('cuda_version', '-')}, triton {env.get('triton', '-')}", ""]
+    sections = [[s["name"], str(s["rc"]), f"{s['seconds']:.0f}",
+                 f"{s['budget_s']}" + (" (cut off)" if s.get("timed_out") else "")] for s in report["sections"]]
+    lines += ["## Sections", ""] + _table(["section", "rc", "seconds", "budget"], sections) + [""]
+    race = report["race"]
+    if race:
+        lines += [f"## Time-to-loss race ({race['budget_seconds']:g} s of training each, {race['device']})", ""]
+        lines += _table(["run", "train s", "compile s (apart)", "steps", "tokens", "trainer tok/s", "unlocks at",
+                         "final val loss"], [
+            [name, f"{r['train_seconds']:.1f}", _number(r["compile_seconds"], ".1f"), str(r["steps"]),
+             f"{r['tokens']:,}", _number(r["trainer_tokens_per_s"], ",.0f"), str(r["unlock_steps"]),
+             f"{r['final_val_loss']:.4f}"] for name, r in race["runs"].items()]) + [""]
+        for row in race.get("headline", []):
+            ratio = row["wall_clock_ratio"]
+            target = f"the transformer's final val loss ({row['target_val_loss']:.4f})"
+            reached = (f"reached {target} at **{ratio:.2f}x** its wall-clock" if ratio is not None else
+                       f"did not reach {target}")
+            speed = row["trainer_tokens_per_s_ratio"]
+            speed = "not measured" if speed is None else f"{speed:.2f}x the transformer's"
+            lines.append(f"- {row['run']}: {reached}; trainer-loop tokens/s {speed} (one run each, one seed)")
+        lines.append("")
+    step = report["training_step"]
+    if step["rows"]:
+        lines += [f"## Training step, {step['back_to_back']} steps back to back ({step['device']})", ""]
+        rows = []
+        for r in step["rows"]:
+            ran = "" if r["freq_impl_run"] == r["freq_impl"] else f" (ran {r['freq_impl_run']}: K > seq_len/4)"
+            name = r["arch"] if r["arch"] == "transformer" else f"bicameral/{r['freq_impl']}{ran}" + (
+                f" lean {'+'.join(r['lean'])}" if r.get("lean") else "")
+            rows.append([r["size"], str(r["seq_len"]), name, f"{r['tokens_per_s']:,.0f}", f"{r['step_ms']:.1f}",
+                         _number(r.get("vs_transformer"), ".2f"), _number(r.get("flop_ceiling"), ".2f")])
+        lines += _table(["size", "seq_len", "model", "tok/s", "ms/step", "x transformer", "FLOP ceiling"], rows) + [""]
+    if report["profile"]:
+        families = ["GEMM", "attention", "Triton, ours", "FFT", "copy/elementwise", "other"]
+        lines += ["## Profile: device time per step by kernel family", ""]
+        lines += _table(["size", "seq_len", "model", "device idle", "busy ms/step", *families], [
+            [r["size"], str(r["seq_len"]), r["model"], _number(r["gpu_idle_fraction"], ".1%"),
+             f"{r['busy_ms_per_step']:.2f}",
+             *(f"{r['families'][f]['ms_per_step']:.2f} ({r['families'][f]['share']:.0%})" if f in r["families"]
+               else "-" for f in families)] for r in report["profile"]]) + [""]
+    cuda = report["cuda_tests"]
+    if cuda:
+        failed = [name for name, case in cuda["cases"].items() if case["outcome"] in ("failure", "error")]
+        lines += ["## CUDA tests", "", ", ".join(f"{k} {v}" for k, v in cuda["counts"].items())
+                  + (f"; failed: {', '.join(failed)}" if failed else ""), ""]
+    if report["kernel_resources"]:
+        lines += ["## Fused conv kernels, as built", ""] + _table(
+            ["kernel", "dtype", "arch", "registers", "stack bytes", "shared bytes"],
+            [[r["kernel"], r["dtype"], r["arch"], str(r["registers"]), str(r["stack_bytes"]), str(r["shared_bytes"])]
+             for r in report["kernel_resources"]]) + [""]
+    return "\n".join(lines)
 
 
 def environment(out: Path) -> dict:
@@ -104,7 +150,7 @@ def environment(out: Path) -> dict:
     info = {"torch": torch.__version__, "python": platform.python_version(), "cuda": torch.cuda.is_available(),
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.machine(),
             "cuda_version": torch.version.cuda}
-    for name in ("hydra", "omegaconf", "numpy", "pytest"):
+    for name in ("hydra", "omegaconf", "numpy", "pytest", "triton"):
         try:
             info[name] = getattr(importlib.import_module(name), "__version__", "present")
         except Exception as err:
@@ -125,23 +171,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.environment:
         return environment(args.out)
-    out = args.out
-    report = collect(out)
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
-    sections = ", ".join(f"{s['name']} rc={s['rc']} {s['seconds']:.0f}s" for s in report["sections"])
-    print(f"sections: {sections}")
-    for row in report["training_step"]["vs_transformer"]:
-        ran = "" if row["ran"] == row["freq_impl"] else f" (ran {row['ran']}: kernel_len > seq_len/4)"
-        print(f"  train step {row['size']} L={row['seq_len']} bicameral/{row['freq_impl']}{ran}: "
-              f"x{row['vs_transformer']:.2f} of the transformer's tokens/s")
-    for row in report["mixers"]["vs_causal_attention"]:
-        print(f"  mixer {row['size']} L={row['seq_len']} {row['mixer']}: {row['fwd_bwd_ms']:.2f} ms, "
-              f"x{row['vs_causal_attention']:.2f} of causal attention's time")
-    run = report["achievement_run"]
-    if run:
-        print(f"  run: {run['steps']} steps, {len(run['unlocks'])} unlocks, loss {run['first_loss']} -> "
-              f"{run['last_loss']}")
-    print(f"wrote {out / 'gpu_check.json'}")
+    report = collect(args.out)
+    (args.out / "gpu_check.json").write_text(json.dumps(report, indent=1))
+    text = render(report)
+    (args.out / "gpu_check.md").write_text(text + "\n")
+    print(text)
+    print(f"wrote {args.out / 'gpu_check.json'} and {args.out / 'gpu_check.md'}")
     return report
 
 

@@ -67,12 +67,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90 (H100/H200), 80 (A100)")
     parser.add_argument("--kernel-len", type=int, default=128, help="model.kernel_len (the reference's 128)")
     parser.add_argument("--dtypes", default="bf16,fp32")
+    parser.add_argument("--out", default=None, help="also write the rows as a JSON list here")
     args = parser.parse_args(argv)
     rows = []
     for element in args.dtypes.split(","):
         for kernel in ("forward", "adjoint", "gram"):
             rows.append(build(kernel, element, args.kernel_len, args.arch))
             print(json.dumps(rows[-1]), flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps(rows, indent=1))
     return rows
 
 

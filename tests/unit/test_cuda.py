@@ -1,6 +1,7 @@
 """What only a GPU can show: bf16 parity, one compiled graph across unlocks, fast paths, fused AdamW.
 
-Skipped without CUDA; experiments/gpu_check.sh runs them on the card.
+Skipped without CUDA; experiments/gpu_check.sh runs them on the card. Each implementation is named outright
+(auto would pick the same pair for every case) and the test checks that it is the one that ran.
 """
 
 from dataclasses import replace
@@ -24,14 +25,26 @@ def cuda_model(cfg=CFG, seed=0) -> LanguageModel:
     return LanguageModel(cfg).cuda()
 
 
+# (freq_impl, time_impl): each frequency path with the reference time path, and flex with the reference conv
+IMPLS = [("fft", "blocked"), ("toeplitz", "blocked"), ("triton", "blocked"), ("fft", "flex")]
+IMPL_IDS = ["+".join(pair) for pair in IMPLS]
+
+
+def model_with(freq_impl: str, time_impl: str) -> LanguageModel:
+    model = cuda_model(replace(CFG, freq_impl=freq_impl, time_impl=time_impl))
+    mixer = model.blocks[0].mixer
+    assert (mixer.freq.cuda_impl, mixer.time.cuda_impl) == (freq_impl, time_impl)  # no silent fallback
+    return model
+
+
 def batch(cfg=CFG, b=4) -> tuple[torch.Tensor, torch.Tensor]:
     idx = torch.randint(0, cfg.vocab_size, (b, cfg.seq_len + 1), device="cuda")
     return idx[:, :-1], idx[:, 1:]
 
 
-@pytest.mark.parametrize("impl", [{}, {"freq_impl": "toeplitz"}, {"time_impl": "flex"}])
-def test_bf16_autocast_matches_fp32(impl):
-    model = cuda_model(replace(CFG, **impl)).eval()
+@pytest.mark.parametrize("impls", IMPLS, ids=IMPL_IDS)
+def test_bf16_autocast_matches_fp32(impls):
+    model = model_with(*impls).eval()
     model.set_cutoff(CFG.n_bins // 4)
     x, y = batch()
     with torch.no_grad():
@@ -43,14 +56,14 @@ def test_bf16_autocast_matches_fp32(impl):
     assert abs(low.loss.item() - ref.loss.item()) < 1e-2 * ref.loss.item()
 
 
-@pytest.mark.parametrize("impl", [{}, {"freq_impl": "toeplitz"}, {"time_impl": "flex"}])
-def test_compiled_training_keeps_one_graph_across_unlocks(impl):
+@pytest.mark.parametrize("impls", IMPLS, ids=IMPL_IDS)
+def test_compiled_training_keeps_one_graph_across_unlocks(impls):
     import torch._dynamo
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
     counters.clear()
-    model = cuda_model(replace(CFG, **impl))
+    model = model_with(*impls)
     compiled = torch.compile(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
     x, y = batch()
@@ -75,12 +88,46 @@ def test_flex_matches_blocked_window_attention(dtype, tol):
     assert ((flex.float() - blocked.float()).norm() / blocked.float().norm()) < tol
 
 
-def test_toeplitz_matches_fft_conv():
+def test_every_conv_matches_the_fft_in_fp32():
     x = torch.randn(4, 1024, 256, device="cuda")
     k = torch.randn(256, 128, device="cuda") / 16
     ref = causal_conv(x.double(), k.double(), "fft")
-    for impl in ("fft", "toeplitz"):
+    for impl in ("fft", "toeplitz", "triton"):
         assert ((causal_conv(x, k, impl).double() - ref).norm() / ref.norm()) < 1e-5, impl
+
+
+def test_the_fused_conv_in_bf16_matches_the_fft_with_its_gradients():
+    """bf16 inputs, fp32 kernel and accumulation, as under autocast: what the interpreter cannot check."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 1024, 256, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    k = (torch.randn(256, 128, device="cuda") / 16).requires_grad_()
+    dy = torch.randn(4, 1024, 256, device="cuda", dtype=torch.bfloat16)
+    y = causal_conv(x, k, "triton")
+    dx, dk = torch.autograd.grad(y, (x, k), dy)
+    ref_x, ref_k = x.detach().double().requires_grad_(), k.detach().double().requires_grad_()
+    ref = causal_conv(ref_x, ref_k, "fft")
+    ref_dx, ref_dk = torch.autograd.grad(ref, (ref_x, ref_k), dy.double())
+    for name, a, b in (("y", y, ref), ("dx", dx, ref_dx), ("dk", dk, ref_dk)):
+        assert ((a.double() - b).norm() / b.norm()) < 2e-2, name
+
+
+def test_a_new_cutoff_compiles_no_new_triton_kernel():
+    model = model_with("triton", "blocked")
+    x, y = batch()
+    from bicameral.model import triton_conv
+
+    def compiled_kernels() -> int:  # Triton's per-device cache: (compiled kernels by key, ...)
+        device = torch.cuda.current_device()
+        return sum(len(kernel.device_caches[device][0])
+                   for kernel in (triton_conv.toeplitz_conv_kernel, triton_conv.window_gram_kernel))
+
+    counts = []
+    for cutoff in default_levels(CFG.seq_len):
+        model.set_cutoff(cutoff)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            model(x, y).loss.backward()
+        counts.append(compiled_kernels())
+    assert counts[0] > 0 and len(set(counts)) == 1, counts
 
 
 def test_fused_adamw_matches_the_reference_step():
