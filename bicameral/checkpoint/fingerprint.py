@@ -22,6 +22,8 @@ MUST_MATCH_KEYS = (
     "optimizer._target_",  # the optimizer state only fits its own kind
 )
 FREE_KEYS = ("model.freq_impl", "model.time_impl")  # the same function, computed another way
+# settings added since checkpoints were first written, with the value every run had before them
+ADDED_KEYS = {"model.lean": []}
 # how this process runs, not what the run is
 PER_INVOCATION_KEYS = ("trainer.resume", "trainer.stop_at", "trainer.overwrite")
 
@@ -79,6 +81,7 @@ def check_resume(path, state: dict, current: dict, config: dict) -> None:
         log.warning(f"Checkpoint {path} records no fingerprint: its model is checked, not its corpus or curriculum")
     else:  # the judging as that run used it, also for checkpoints from before it was fingerprinted
         saved = saved | judging_keys(state["config"])
+    saved = {k: v for k, v in ADDED_KEYS.items() if k in current} | saved  # an older checkpoint ran the default
     compared = sorted((set(saved) | set(current)) - ({"corpus"} if "corpus" not in saved else set()))
     differ = _changes(saved, current, compared)
     if differ:

@@ -337,3 +337,15 @@ def test_hydra_errors_print_as_hydra_prints_them(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Could not override 'trainer.log_evry'." in proc.stderr and "Key 'log_evry' not in 'TrainerConfig'" in \
         proc.stderr
+
+
+def test_a_checkpoint_from_before_lean_blocks_resumes_and_a_lean_block_cannot_resume_it(tmp_path, corpus_cache):
+    train(compose_cfg("trainer.steps_per_epoch=2"), tmp_path)
+    ckpt = tmp_path / "checkpoint.pt"
+    state = load_checkpoint(ckpt)
+    del state["fingerprint"]["model.lean"], state["config"]["model"]["lean"]  # as written before the setting
+    save_checkpoint(state, ckpt)
+    with pytest.raises(BicameralError, match=r"does not fit this config \(model.lean \[\] -> \['head_gate'\]\)"):
+        train(compose_cfg("trainer.steps_per_epoch=2", "trainer.epochs=2", "model.lean=[head_gate]"), tmp_path)
+    summary = train(compose_cfg("trainer.steps_per_epoch=2", "trainer.epochs=2"), tmp_path)
+    assert summary["step"] == 4
