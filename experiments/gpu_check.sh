@@ -87,10 +87,10 @@ else
   KERNELS=()
   # the reference's shape: model=small at seq_len 1024 (levels 128/256/512/513), the recipe of the README's H200 run
   RACE=(--size small --seconds "${RACE_SECONDS:-35}" trainer.batch_size=16 trainer.compile=true)
-  # BENCH_SEQ_LENS narrows the step benchmark when device time is short
-  STEP=(--sizes small --seq-lens "${BENCH_SEQ_LENS:-1024,4096}" --compile --warmup 2 --repeats 3 --back-to-back 10
+  # batch 16 as in the race, so the step's tokens/s and the trainer loop's compare; BENCH_SEQ_LENS narrows it
+  STEP=(--sizes small --seq-lens "${BENCH_SEQ_LENS:-1024,4096}" --batch-size 16 --compile --warmup 2 --repeats 3 --back-to-back 10
         --freq-impls toeplitz,triton --lean conv_input+head_gate+shared_out)
-  FAMILIES=(--families 3 --sizes small --seq-lens 1024 --compile --warmup 2 --freq-impls toeplitz,triton)
+  FAMILIES=(--families 3 --sizes small --seq-lens 1024 --batch-size 16 --compile --warmup 2 --freq-impls toeplitz,triton)
 fi
 
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$LOG"

@@ -23,8 +23,9 @@ def multiply_adds_per_token(cfg: ModelConfig) -> dict[str, float]:
     if cfg.arch == "transformer":
         per_block = {"matmul": qkv_out + mlp, "attention": full_attention, "conv": 0.0}
     else:
-        window = cfg.time_window if cfg.time_window is not None else None
-        attention = 2 * C * min(window, cfg.seq_len) if window is not None else full_attention
+        window = cfg.time_window
+        # a window as long as the context is full causal attention (the time path runs it as such)
+        attention = full_attention if window is None or window >= cfg.seq_len else 2 * C * window
         freq_proj = (0 if "conv_input" in lean else C * C) + (0 if "shared_out" in lean else C * C)
         gate = C * (cfg.n_heads if "head_gate" in lean else C)
         time = qkv_out if cfg.arch in ("bicameral", "time_only") else 0

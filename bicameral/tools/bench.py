@@ -23,7 +23,7 @@ from bicameral.engine.device import pick_device
 from bicameral.files import write_text_atomically
 from bicameral.model.attention import TimePath
 from bicameral.model.config import ModelConfig
-from bicameral.model.flops import flop_ceiling
+from bicameral.model.flops import flop_ceiling, multiply_adds_per_token
 from bicameral.model.frequency import FrequencyPath, effective_freq_impl
 from bicameral.model.lm import LanguageModel
 from bicameral.tools.cli import device_argument, program, run_tool
@@ -72,25 +72,15 @@ def matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
     return 2 * n**3 / seconds
 
 
-def attended_keys(cfg: ModelConfig) -> float:
-    """Keys each query attends to, on average: T/2 under full causal attention, else the window."""
-    T = cfg.seq_len
-    window = None if cfg.arch == "transformer" else cfg.time_window
-    return T / 2 if window is None or window >= T else window
-
-
 def model_flops_per_token(cfg: ModelConfig) -> float:
-    """Training FLOPs per token: 6 per weight of the matmuls, plus attention's scores and mixing.
+    """Training FLOPs per token: 6 per multiply-add of the matmuls, attention's scores and mixing, and the head
+    (bicameral/model/flops.py, which counts them once for every tool).
 
-    The frequency path's FFTs (or Toeplitz matmuls) are left out: this counts the work a model
-    needs, not what an implementation spends, as MFU usually does.
+    The frequency path's conv (FFTs or Toeplitz matmuls) is left out: MFU counts the matmul work a model
+    needs, as it is usually quoted, and the FLOP ceilings count the conv too.
     """
-    d, L = cfg.d_model, cfg.n_layers
-    freq, time, gate = 2 * d * d, 4 * d * d, d * d  # freq in/out; qkv + out; the gate
-    mixer = {"transformer": time, "bicameral": freq + time + gate, "freq_only": freq, "time_only": time}[cfg.arch]
-    attention = 0.0 if cfg.arch == "freq_only" else 12 * L * d * attended_keys(cfg)  # QK^T and AV, fwd+bwd
-    weights = L * (mixer + 2 * cfg.mlp_ratio * d * d) + d * cfg.vocab_size
-    return 6 * weights + attention
+    parts = multiply_adds_per_token(cfg)
+    return 6 * (parts["matmul"] + parts["attention"] + parts["head"])
 
 
 def compiled(module: torch.nn.Module) -> torch.nn.Module:

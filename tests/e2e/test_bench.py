@@ -53,11 +53,12 @@ def test_model_flops_count_each_arch_by_its_own_mixer():
     d, L = base.d_model, base.n_layers
     assert flops["time_only"] - flops["freq_only"] == 6 * L * 2 * d * d + 12 * L * d * 16  # qkv+out vs in/out
     assert flops["bicameral"] - flops["time_only"] == 6 * L * 3 * d * d  # freq in/out and the gate
-    assert flops["transformer"] - flops["time_only"] == 12 * L * d * (1024 / 2 - 16)  # full causal vs window
+    # full causal (a query at position t sees t + 1 keys: (T + 1) / 2 on average) against the window
+    assert flops["transformer"] - flops["time_only"] == 12 * L * d * ((1024 + 1) / 2 - 16)
     # no attention in freq_only: its work per token does not grow with the context
     assert model_flops_per_token(replace(base, arch="freq_only", seq_len=4096)) == flops["freq_only"]
-    # a bicameral model with full causal attention (time_window=None) attends to T/2 keys on average
-    assert model_flops_per_token(replace(base, time_window=None)) - flops["bicameral"] == 12 * L * d * (512 - 16)
+    # a bicameral model with full causal attention (time_window=None) attends to (T + 1) / 2 keys on average
+    assert model_flops_per_token(replace(base, time_window=None)) - flops["bicameral"] == 12 * L * d * (512.5 - 16)
 
 
 def test_each_benchmarked_model_compiles_on_a_fresh_dynamo(monkeypatch):
