@@ -74,7 +74,7 @@ if ((DRY)); then
   python3 -m bicameral.data.prepare shakespeare --out "$RACE_DATA" --overwrite >> "$LOG" 2>&1 \
     || log "preparing the dry run's corpus failed (see the log)"
   KERNELS=(--dtypes bf16)
-  RACE=(--size tiny --seconds 1.5 --val-tokens 2048 trainer.device=cpu trainer.batch_size=2 model.seq_len=64
+  RACE=(--size tiny --seconds 0.5 --val-tokens 512 trainer.device=cpu trainer.batch_size=2 model.seq_len=64
         model.kernel_len=16 trainer.log_every=2 curriculum.judge_every=2 curriculum.min_steps_per_level=2)
   STEP=(--sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --repeats 1 --freq-impls fft,toeplitz)
   FAMILIES=(--families 1 --sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --freq-impls fft)
