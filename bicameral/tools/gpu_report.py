@@ -113,7 +113,9 @@ def render(report: dict) -> str:
         lines.append("")
     step = report["training_step"]
     if step["rows"]:
-        lines += [f"## Training step, {step['back_to_back']} steps back to back ({step['device']})", ""]
+        steps = step["back_to_back"]
+        timed = f"{steps} steps back to back per timing" if steps != 1 else "one step per timing"
+        lines += [f"## Training step, {timed} ({step['device']})", ""]
         rows = []
         for r in step["rows"]:
             ran = "" if r["freq_impl_run"] == r["freq_impl"] else f" (ran {r['freq_impl_run']}: K > seq_len/4)"
