@@ -80,7 +80,7 @@ def text_documents(path: Path) -> Iterator[str]:
             block = f.read(READ_BYTES)
             data = carry + block
             if block:  # keep a partial last line for the next read
-                cut = data.rfind(b"\n") + 1 or len(data)
+                cut = data.rfind(b"\n") + 1 or whole_characters(data)
                 data, carry = data[:cut], data[cut:]
             else:
                 carry = b""
@@ -95,6 +95,20 @@ def text_documents(path: Path) -> Iterator[str]:
                 offset += len(data)
             if not block:
                 return
+
+
+def whole_characters(data: bytes) -> int:
+    """The length of `data` without an incomplete UTF-8 character at its end: a block cut with no newline in
+    it must not split a character, or valid text would fail to decode."""
+    start = len(data) - 1
+    while start > len(data) - 4 and start >= 0 and data[start] & 0xC0 == 0x80:  # continuation bytes
+        start -= 1
+    if start < 0:
+        return len(data)
+    lead = data[start]
+    length = 1 if lead < 0x80 else 2 if lead >> 5 == 0b110 else 3 if lead >> 4 == 0b1110 else \
+        4 if lead >> 3 == 0b11110 else 1  # an invalid lead byte: decoding names it
+    return start if start + length > len(data) else len(data)
 
 
 class DocumentPart(str):

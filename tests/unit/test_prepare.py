@@ -168,3 +168,20 @@ def test_text_is_cut_into_line_aligned_pieces(monkeypatch):
     text = "aaaa\nbbbb\ncccccccccccccc\ndd"
     cut = list(inputs.pieces(text))
     assert "".join(cut) == text and cut == ["aaaa\nbbbb\n", "cccccccccccccc\n", "dd"]
+
+
+@pytest.mark.parametrize("read_bytes", [1, 2, 3, 5, 7])
+def test_a_block_with_no_newline_never_splits_a_character(tmp_path, monkeypatch, read_bytes):
+    """A file read in blocks that end mid-character (1 to 4 bytes each here) still decodes, whole."""
+    monkeypatch.setattr(inputs, "READ_BYTES", read_bytes)
+    text = "aé€😀" * 5  # 1-, 2-, 3- and 4-byte characters, and no newline anywhere
+    path = tmp_path / "one_line.txt"
+    path.write_text(text, encoding="utf-8")
+    assert "".join(inputs.text_documents(path)) == text
+
+
+def test_invalid_utf8_is_still_named_with_its_byte(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"is not valid UTF-8 \(byte 3\)"):
+        list(inputs.text_documents(path))
