@@ -156,7 +156,8 @@ def profile_training(cfg: ModelConfig, batch_size: int, device: torch.device, co
 
 KERNEL_FAMILIES = (  # (family, name fragments), first match wins; names as the CUDA profiler reports kernels
     ("Triton, ours", ("toeplitz_conv_kernel", "window_gram_kernel")),
-    ("attention", ("flash", "fmha", "attention", "flex", "sdpa", "_attn")),
+    # inductor's template kernels (triton_tem_*) are flex_attention's under the default compile mode
+    ("attention", ("flash", "fmha", "attention", "flex", "sdpa", "_attn", "triton_tem")),
     ("GEMM", ("gemm", "matmul", "xmma", "cutlass", "nvjet", "wgmma", "cublas", "aten::mm", "aten::bmm",
               "aten::addmm", "aten::linear")),
     ("FFT", ("fft", "radix", "vector_fft", "regular_fft")),

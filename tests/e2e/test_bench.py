@@ -86,3 +86,16 @@ def test_profile_lists_the_ops_with_the_most_self_time(tmp_path):
     ops = {row["op"] for row in rows}
     assert "aten::mm" in ops and "aten::_fft_r2c" in ops  # the matmuls, and the frequency path's FFTs
     assert all(row["freq_impl"] == "fft" and row["calls_per_step"] > 0 for row in rows)
+
+
+def test_profiled_kernels_are_grouped_by_family():
+    from bicameral.tools.bench import kernel_family
+
+    names = {  # kernel names as the CUDA profiler reports them on an H100/H200, and aten ops on the CPU
+        "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64": "GEMM", "nvjet_tst_128x256_64x4": "GEMM",
+        "aten::mm": "GEMM", "pytorch_flash::flash_fwd_kernel": "attention", "triton_tem_fused_0": "attention",
+        "toeplitz_conv_kernel": "Triton, ours", "window_gram_kernel": "Triton, ours", "regular_fft_factor": "FFT",
+        "triton_poi_fused_add_mul_0": "copy/elementwise", "Memcpy HtoD (Pinned -> Device)": "copy/elementwise",
+        "void at::native::vectorized_elementwise_kernel<4>": "copy/elementwise", "ncclKernel_AllReduce": "other",
+    }
+    assert {name: kernel_family(name) for name in names} == names
