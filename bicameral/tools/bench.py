@@ -161,14 +161,15 @@ KERNEL_FAMILIES = (  # (family, name fragments), first match wins; names as the 
     ("GEMM", ("gemm", "matmul", "xmma", "cutlass", "nvjet", "wgmma", "cublas", "aten::mm", "aten::bmm",
               "aten::addmm", "aten::linear")),
     ("FFT", ("fft", "radix", "vector_fft", "regular_fft")),
+    ("communication", ("nccl", "gloo")),
     ("copy/elementwise", ("memcpy", "memset", "copy", "elementwise", "vectorized", "reduce", "triton_", "cat",
                           "fill", "aten::")),
 )
 
 
 def kernel_family(name: str) -> str:
-    """GEMM, attention, Triton (ours), FFT, copy/elementwise (inductor's generated triton_* kernels among
-    them) or other."""
+    """GEMM, attention, Triton (ours), FFT, communication, copy/elementwise (inductor's generated triton_*
+    kernels among them) or other."""
     lowered = name.lower()
     return next((family for family, parts in KERNEL_FAMILIES if any(p in lowered for p in parts)), "other")
 

@@ -125,7 +125,7 @@ def render(report: dict) -> str:
                          _number(r.get("vs_transformer"), ".2f"), _number(r.get("flop_ceiling"), ".2f")])
         lines += _table(["size", "seq_len", "model", "tok/s", "ms/step", "x transformer", "FLOP ceiling"], rows) + [""]
     if report["profile"]:
-        families = ["GEMM", "attention", "Triton, ours", "FFT", "copy/elementwise", "other"]
+        families = ["GEMM", "attention", "Triton, ours", "FFT", "communication", "copy/elementwise", "other"]
         lines += ["## Profile: device time per step by kernel family", ""]
         lines += _table(["size", "seq_len", "model", "device idle", "busy ms/step", *families], [
             [r["size"], str(r["seq_len"]), r["model"], _number(r["gpu_idle_fraction"], ".1%"),

@@ -96,6 +96,7 @@ def test_profiled_kernels_are_grouped_by_family():
         "aten::mm": "GEMM", "pytorch_flash::flash_fwd_kernel": "attention", "triton_tem_fused_0": "attention",
         "toeplitz_conv_kernel": "Triton, ours", "window_gram_kernel": "Triton, ours", "regular_fft_factor": "FFT",
         "triton_poi_fused_add_mul_0": "copy/elementwise", "Memcpy HtoD (Pinned -> Device)": "copy/elementwise",
-        "void at::native::vectorized_elementwise_kernel<4>": "copy/elementwise", "ncclKernel_AllReduce": "other",
+        "void at::native::vectorized_elementwise_kernel<4>": "copy/elementwise",
+        "ncclKernel_AllReduce": "communication", "some_custom_kernel": "other",
     }
     assert {name: kernel_family(name) for name in names} == names
