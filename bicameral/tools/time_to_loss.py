@@ -88,7 +88,8 @@ def windowed_loss(model, tokens: torch.Tensor, seq_len: int, batch_size: int = 6
     x = tokens[: n * seq_len].view(n, seq_len)  # (n, T)
     y = tokens[1 : n * seq_len + 1].view(n, seq_len)
     loss, share = 0.0, 0.0
-    device = next(model.parameters()).device  # the tokens stay on the host; a batch at a time goes over
+    # the tokens stay on the host; a batch at a time goes to the model's device
+    device = next((p.device for p in model.parameters()), tokens.device)
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
         out = model(xb.to(device), yb.to(device))
         loss, share = loss + out.loss.item() * len(xb), share + out.freq_share.item() * len(xb)
