@@ -3,6 +3,8 @@
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -11,7 +13,8 @@ SECTIONS = {"environment", "kernel_resources", "cuda_tests", "race", "bench_step
 
 def test_gpu_check_dry_run_writes_its_report(tmp_path, corpus_cache):
     """The device script rehearsed on the CPU: every section runs and lands in gpu_check.json and gpu_check.md."""
-    env = {**os.environ, "OUT": str(tmp_path)}
+    # the script calls python3: this suite's interpreter, also when the venv was not activated
+    env = {**os.environ, "OUT": str(tmp_path), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("TRITON_INTERPRET", None)  # the script sets what each section needs
     proc = subprocess.run(["bash", "experiments/gpu_check.sh", "--cpu-dry-run"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
