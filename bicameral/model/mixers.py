@@ -32,17 +32,10 @@ class BicameralMixer(nn.Module):
         self.time = TimePath(cfg)
         # zero bias at init: an even 50/50 split
         self.gate = nn.Linear(cfg.d_model, cfg.n_heads if "head_gate" in lean else cfg.d_model)
-        self.lean = bool(lean)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.lean:
-            g = torch.sigmoid(self.gate(x))  # (B, T, C) share of the frequency hemisphere
-            return g * self.freq(x) + (1 - g) * self.time(x), g.detach().float().mean()
-        return self._lean_forward(x)
-
-    def _lean_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
-        g = torch.sigmoid(self.gate(x))  # (B, T, C) or (B, T, H): one gate per head
+        g = torch.sigmoid(self.gate(x))  # (B, T, C), or (B, T, H) with head_gate: the frequency hemisphere's share
         share = g.detach().float().mean()  # every head covers as many channels: the same mean
         if g.shape[-1] != C:
             g = g.repeat_interleave(self.head_dim, dim=-1)  # (B, T, C): head h owns channels h*hd..(h+1)*hd

@@ -201,7 +201,8 @@ def profile_families(cfg: ModelConfig, batch_size: int, device: torch.device, co
         kernels = [(e.name, 0, e.self_cpu_time_total) for e in prof.events() if e.name.startswith("aten::")]
     by_family: dict[str, float] = {}
     for name, start, end in kernels:
-        by_family[kernel_family(name)] = by_family.get(kernel_family(name), 0.0) + (end - start)
+        family = kernel_family(name)
+        by_family[family] = by_family.get(family, 0.0) + (end - start)
     busy_total = sum(by_family.values())
     idle = None
     if cuda and kernels:
