@@ -26,6 +26,7 @@ from bicameral.model.config import ModelConfig
 from bicameral.model.flops import flop_ceiling, multiply_adds_per_token
 from bicameral.model.frequency import FrequencyPath, effective_freq_impl
 from bicameral.model.lm import LanguageModel
+from bicameral.model.mixers import LEAN_OPTIONS
 from bicameral.tools.cli import device_argument, program, run_tool
 
 
@@ -274,6 +275,9 @@ def main(argv: list[str] | None = None) -> dict:
     device_argument(parser)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.lean.split("+")) - set(LEAN_OPTIONS)) if args.lean else []
+    if unknown:
+        parser.error(f"--lean {args.lean} names {unknown}: use any of {', '.join(LEAN_OPTIONS)}, '+'-joined")
 
     device = pick_device(args.device, key="--device")
     batch_size = args.batch_size or (32 if device.type == "cuda" else 4)

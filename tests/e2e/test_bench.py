@@ -3,6 +3,8 @@
 import json
 from dataclasses import replace
 
+import pytest
+
 from bicameral.model.config import ModelConfig
 from bicameral.tools.bench import main, model_flops_per_token
 
@@ -100,3 +102,11 @@ def test_profiled_kernels_are_grouped_by_family():
         "ncclKernel_AllReduce": "communication", "some_custom_kernel": "other",
     }
     assert {name: kernel_family(name) for name in names} == names
+
+
+def test_an_unknown_lean_option_is_one_line_before_any_timing(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--sizes", "tiny", "--seq-lens", "64", "--lean", "conv_input+shared_output"])
+    assert stopped.value.code == 2
+    assert "--lean conv_input+shared_output names ['shared_output']: use any of conv_input, head_gate, shared_out" \
+        in capsys.readouterr().err
