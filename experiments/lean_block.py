@@ -21,21 +21,22 @@ from pathlib import Path
 
 from bicameral.model.config import ModelConfig
 from bicameral.model.flops import flop_ceiling, total
+from bicameral.model.lm import LanguageModel
 from bicameral.report.paired import difference
+from bicameral.report.runs import read_jsonl
 from bicameral.report.tables import format_difference
+from bicameral.tools.bench import model_config
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = {"today": [], "conv_input": ["conv_input"], "head_gate": ["head_gate"], "shared_out": ["shared_out"],
            "all three": ["conv_input", "head_gate", "shared_out"]}
-SMALL = ModelConfig(seq_len=1024, d_model=384, n_layers=6, n_heads=6, kernel_len=128)  # conf/model/small.yaml
+SMALL = model_config("small")  # conf/model/small.yaml, the size the FLOP columns count
 
 
 def finish(run_dir: Path) -> dict | None:
-    events = run_dir / "events.jsonl"
-    if not events.is_file():
-        return None
-    last = json.loads(events.read_text().splitlines()[-1])
-    return last if last.get("kind") == "finish" else None
+    """The run's finish event, or None where it has not finished."""
+    events = read_jsonl(run_dir / "events.jsonl")
+    return events[-1] if events and events[-1].get("kind") == "finish" else None
 
 
 def train(run_dir: Path, lean: list[str], seed: int, overrides: list[str]) -> dict:
@@ -66,8 +67,7 @@ def main() -> None:
             done = train(out / "runs" / f"{name.replace(' ', '_')}-seed{seed}", lean, seed, args.overrides)
             losses[name][seed] = done["final_val_loss"]
             print(f"{name} seed {seed}: val {done['final_val_loss']:.4f} in {done['wall_time_s']:.0f}s", flush=True)
-        from bicameral.model.lm import LanguageModel  # counted on the tiny model the runs trained
-
+        # counted on the tiny model the runs trained
         params[name] = LanguageModel(replace(ModelConfig(), lean=lean)).num_params()
     rows = []
     print("\n| block | params (tiny) | multiply-adds/token (small, 1024) | FLOP ceiling vs transformer, 1024 | "

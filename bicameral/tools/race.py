@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from bicameral.engine.run import build_run, fit
+from bicameral.report.runs import read_jsonl
 from bicameral.tools.cli import program, run_tool
 from bicameral.tools.time_to_loss import TimeToLoss, compose_config, first_reach, held_out_tokens
 
@@ -77,8 +78,7 @@ class RaceClock(TimeToLoss):
 
 def trainer_tokens_per_s(run_dir: Path) -> float | None:
     """The median of the trainer's logged tokens/s, the first window (with the compilation) left out."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    rates = [r["tokens_per_s"] for r in rows if r.get("kind") == "train"][1:]
+    rates = [r["tokens_per_s"] for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("kind") == "train"][1:]
     return statistics.median(rates) if rates else None
 
 
