@@ -113,7 +113,6 @@ def window_gram_kernel(dy_ptr, x_ptr, g_ptr, T, K, n_blocks, M,
     tl.store(g, acc.to(g_ptr.dtype.element_ty))
 
 
-@torch.compiler.disable  # the interpreter runs kernels as Python frames, which dynamo must leave alone
 def _conv(x: torch.Tensor, kernel: torch.Tensor, flip: bool) -> torch.Tensor:
     """x (B, C, T) contiguous, kernel (C, K) -> (B, C, T) in x's dtype."""
     B, C, T = x.shape
