@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, one command of at most 8 minutes, so that a second run fits in 15 minutes of device time:
-# the fused kernels' build report, the CUDA tests, the time-to-loss race (the headline), the step benchmark
-# and a profile grouped by kernel family.
+# the fused kernels' build report, the CUDA tests, the time-to-loss race (the headline), the step benchmark,
+# a profile grouped by kernel family and each mixer alone against causal flash attention.
 #
 #   python experiments/race_corpus.py --out race_corpus   # once, here: the race's 40 MB byte corpus, carried along
 #   bash experiments/gpu_check.sh                          # on one H100/H200
@@ -28,6 +28,8 @@ LOG="$OUT/gpu_check.log"
 : > "$OUT/sections.jsonl"
 START=$(date +%s)
 TOTAL_BUDGET=${TOTAL_BUDGET:-455}  # seconds for all sections; setup and the report fit in the rest of 8 minutes
+# The section budgets sum past it; from the last H200 call's timings they are expected to take about 450 s:
+# environment 8, kernels 12, tests 90, race 3 x (30 s + ~30 s compile) + startup, step 80, profile 30, mixers 40
 
 log() { echo "[$(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 
@@ -78,6 +80,7 @@ if ((DRY)); then
         model.kernel_len=16 trainer.log_every=2 curriculum.judge_every=2 curriculum.min_steps_per_level=2)
   STEP=(--sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --repeats 1 --freq-impls fft,toeplitz)
   FAMILIES=(--families 1 --sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --freq-impls fft)
+  MIXERS=(--mixers --sizes tiny --seq-lens 64 --device cpu --batch-size 2 --warmup 1 --repeats 1)
 else
   log "gpu_check on the GPU"
   if [[ ! -f "$RACE_DATA/meta.json" ]]; then
@@ -86,11 +89,13 @@ else
   fi
   KERNELS=()
   # the reference's shape: model=small at seq_len 1024 (levels 128/256/512/513), the recipe of the README's H200 run
-  RACE=(--size small --seconds "${RACE_SECONDS:-35}" trainer.batch_size=16 trainer.compile=true)
+  RACE=(--size small --seconds "${RACE_SECONDS:-30}" trainer.batch_size=16 trainer.compile=true)
   # batch 16 as in the race, so the step's tokens/s and the trainer loop's compare; BENCH_SEQ_LENS narrows it
   STEP=(--sizes small --seq-lens "${BENCH_SEQ_LENS:-1024,4096}" --batch-size 16 --compile --warmup 2 --repeats 3 --back-to-back 10
         --freq-impls toeplitz,triton --lean conv_input+head_gate+shared_out)
   FAMILIES=(--families 3 --sizes small --seq-lens 1024 --batch-size 16 --compile --warmup 2 --freq-impls toeplitz,triton)
+  # each mixer alone, fwd+bwd, at the shape and batch (32) of the README's first H200 measurement
+  MIXERS=(--mixers --sizes small --seq-lens 1024 --compile --warmup 2 --repeats 5)
 fi
 
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$LOG"
@@ -98,9 +103,10 @@ section environment 15 python3 -m bicameral.tools.gpu_report --environment "$OUT
 section kernel_resources 25 env TRITON_INTERPRET=0 python3 -m bicameral.tools.kernel_resources "${KERNELS[@]}" \
   --out "$OUT/kernel_resources.json"
 section cuda_tests 90 python3 -m pytest -q -p no:cacheprovider tests/unit/test_cuda.py --junitxml="$OUT/cuda_tests.xml"
-section race 200 python3 -m bicameral.tools.race --data "$RACE_DATA" --out "$OUT/race" "${RACE[@]}"
-section bench_step 110 python3 -m bicameral.tools.bench "${STEP[@]}" --out "$OUT/bench_step.json"
+section race 190 python3 -m bicameral.tools.race --data "$RACE_DATA" --out "$OUT/race" "${RACE[@]}"
+section bench_step 90 python3 -m bicameral.tools.bench "${STEP[@]}" --out "$OUT/bench_step.json"
 section profile 40 python3 -m bicameral.tools.bench "${FAMILIES[@]}" --out "$OUT/profile.json"
+section mixers 45 python3 -m bicameral.tools.bench "${MIXERS[@]}" --out "$OUT/bench_mixers.json"
 
 log "== report"
 python3 -m bicameral.tools.gpu_report "$OUT" 2>&1 | tee -a "$LOG"

@@ -63,8 +63,17 @@ def profile_rows(profile: dict | None) -> list[dict]:
             for r in profile["results"]]
 
 
+def mixer_rows(mixers: dict | None) -> list[dict]:
+    """Each mixer's forward + backward alone, and its time over causal (flash) attention's."""
+    if not mixers:
+        return []
+    return [{k: r.get(k) for k in ("size", "seq_len", "mixer", "fwd_bwd_ms", "vs_causal_attention")}
+            for r in mixers["results"]]
+
+
 def collect(out: Path) -> dict:
     bench, profile = read_json(out / "bench_step.json"), read_json(out / "profile.json")
+    mixers = read_json(out / "bench_mixers.json")
     return {
         "environment": read_json(out / "environment.json"),
         "sections": read_jsonl(out / "sections.jsonl"),
@@ -74,6 +83,8 @@ def collect(out: Path) -> dict:
         "training_step": {"device": bench and bench.get("device"), "back_to_back": bench and bench.get("back_to_back"),
                           "rows": step_rows(bench)},
         "profile": profile_rows(profile),
+        "mixers": {"device": mixers and mixers.get("device"), "batch_size": mixers and mixers.get("batch_size"),
+                   "rows": mixer_rows(mixers)},
     }
 
 
@@ -132,6 +143,12 @@ def render(report: dict) -> str:
              f"{r['busy_ms_per_step']:.2f}",
              *(f"{r['families'][f]['ms_per_step']:.2f} ({r['families'][f]['share']:.0%})" if f in r["families"]
                else "-" for f in families)] for r in report["profile"]]) + [""]
+    mixers = report["mixers"]
+    if mixers["rows"]:
+        lines += [f"## Each mixer alone, forward + backward, batch {mixers['batch_size']} ({mixers['device']})", ""]
+        lines += _table(["size", "seq_len", "mixer", "fwd+bwd ms", "x causal attention"], [
+            [r["size"], str(r["seq_len"]), r["mixer"], f"{r['fwd_bwd_ms']:.2f}", f"{r['vs_causal_attention']:.2f}"]
+            for r in mixers["rows"]]) + [""]
     cuda = report["cuda_tests"]
     if cuda:
         failed = [name for name, case in cuda["cases"].items() if case["outcome"] in ("failure", "error")]

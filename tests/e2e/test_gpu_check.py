@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-SECTIONS = {"environment", "kernel_resources", "cuda_tests", "race", "bench_step", "profile"}
+SECTIONS = {"environment", "kernel_resources", "cuda_tests", "race", "bench_step", "profile", "mixers"}
 
 
 def test_gpu_check_dry_run_writes_its_report(tmp_path, corpus_cache):
@@ -39,8 +39,10 @@ def test_gpu_check_dry_run_writes_its_report(tmp_path, corpus_cache):
     profile = {r["model"]: r for r in report["profile"]}
     assert set(profile) == {"transformer", "bicameral/fft"}
     assert "GEMM" in profile["transformer"]["families"] and "FFT" in profile["bicameral/fft"]["families"]
+    mixers = {r["mixer"]: r for r in report["mixers"]["rows"]}
+    assert {"freq/fft", "attention/causal"} <= set(mixers) and mixers["attention/causal"]["vs_causal_attention"] == 1
     rendered = (tmp_path / "gpu_check.md").read_text()
-    for heading in ("## Time-to-loss race", "## Training step", "## Profile", "## CUDA tests"):
+    for heading in ("## Time-to-loss race", "## Training step", "## Profile", "## Each mixer alone", "## CUDA tests"):
         assert heading in rendered
 
 
